@@ -1,0 +1,204 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shopspring/decimal"
+)
+
+func TestLoadValid(t *testing.T) {
+	c, err := LoadFile("testdata/valid.yaml")
+	if err != nil {
+		t.Fatalf("LoadFile: %v", err)
+	}
+	checks := []struct {
+		name      string
+		got, want string
+	}{
+		{"fee", c.FeeRate.String(), "0.1"},
+		{"share", c.InputShare.String(), "0.3"},
+		{"EUR rate", c.USDRates["EUR"].String(), "1.08"},
+		{"USD rate", c.USDRates["USD"].String(), "1"},
+		{"r1 input from a YAML number", c.Routes[0].InputPer1M.String(), "0.04"},
+		{"r1 output", c.Routes[0].OutputPer1M.String(), "0.24"},
+		{"r1 currency default", c.Routes[0].Currency, "USD"},
+		{"r1 status default", string(c.Routes[0].Status), "live"},
+		{"r1 family defaults to model", c.Routes[0].ModelFamily, "m1"},
+		{"r2 exponent price", c.Routes[1].InputPer1M.String(), "0.28"},
+		{"r2 status", string(c.Routes[1].Status), "paused"},
+		{"tier status default", string(c.Tiers[0].Status), "available"},
+		{"p1 auth header default", c.Providers[0].AuthHeader, "authorization"},
+		{"p1 auth scheme default", c.Providers[0].AuthScheme, "Bearer"},
+		{"p2 auth header lower-cased", c.Providers[1].AuthHeader, "x-api-key"},
+		{"p2 bare key", c.Providers[1].AuthScheme, ""},
+		{"p2 prefix trimmed", c.Providers[1].PathPrefix, "/compat/v1"},
+		{"key hash lower-cased", c.Keys[0].SHA256, "818021e905556c966a70f23ac9f1e6e38e9b02786b8c74c42436c325141b123d"},
+		{"key rpm default", decimal.NewFromInt(int64(c.Keys[0].RPMLimit)).String(), "60"},
+	}
+	for _, tc := range checks {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, tc.got, tc.want)
+		}
+	}
+	if c.GuestRPM != 2 || c.MaxBodyBytes != 1<<20 {
+		t.Errorf("defaults: guest_rpm %d, max_body_bytes %d", c.GuestRPM, c.MaxBodyBytes)
+	}
+	// r2: (0.28 + 1) EUR × 1.08 × 1.1 lies above the band: a warning, not an error.
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "route r2") {
+		t.Errorf("warnings = %q, want one about r2", c.Warnings)
+	}
+}
+
+func TestLoadReportsEveryProblem(t *testing.T) {
+	tests := []struct {
+		file string
+		want []string // each must appear in the error text
+	}{
+		{"bad_price.yaml", []string{
+			"routes[0].input_per_1m (line 14): must not be negative",
+			`routes[0].output_per_1m (line 15): "abc" is not a decimal`,
+		}},
+		{"duplicate_route.yaml", []string{`routes[1].id (line 16): duplicate route id "r1"`}},
+		{"unknown_field.yaml", []string{"line 6: field colour not found"}},
+		{"missing_refs.yaml", []string{
+			`routes[0].tier (line 10): names no tier level "premium"`,
+			`routes[0].provider (line 10): names no provider "nobody"`,
+			`routes[0].currency (line 10): "GBP" has no rate in usd_rates`,
+			"keys[0].sha256 (line 18): must be 64 hex digits",
+			"keys[0].rpm_limit (line 18): must lie in [1, 1000000], got 0",
+		}},
+		{"bad_tier.yaml", []string{
+			"tiers[0] (line 2): min_total_per_1m 0.5 is above max_total_per_1m 0.35",
+			`tiers[0].status (line 2): must be available, planned or outage, got "retired"`,
+			`tiers[1].alias (line 7): duplicate alias "cpen/middle"`,
+			`tiers[1].level (line 7): duplicate level "middle"`,
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			_, err := LoadFile(filepath.Join("testdata", tc.file))
+			if err == nil {
+				t.Fatal("LoadFile accepted a bad catalog")
+			}
+			if !errors.Is(err, ErrInvalidCatalog) {
+				t.Errorf("error does not match ErrInvalidCatalog: %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadRejectsOversizedFile(t *testing.T) {
+	_, err := Load(make([]byte, MaxCatalogBytes+1))
+	if !errors.Is(err, ErrInvalidCatalog) {
+		t.Fatalf("got %v, want ErrInvalidCatalog", err)
+	}
+}
+
+// The default catalog is what catalog.md promises: the three tiers, two live
+// low routes, three middle routes from two providers with one in EUR, and
+// the demo key the README prints.
+func TestDefaultCatalog(t *testing.T) {
+	c, err := Default()
+	if err != nil {
+		t.Fatalf("Default: %v", err)
+	}
+	tiers := map[string]TierStatus{}
+	for _, tr := range c.Tiers {
+		tiers[tr.Alias] = tr.Status
+	}
+	want := map[string]TierStatus{"cpen/low": TierAvailable, "cpen/middle": TierAvailable, "cpen/high": TierPlanned}
+	for a, s := range want {
+		if tiers[a] != s {
+			t.Errorf("tier %s status %q, want %q", a, tiers[a], s)
+		}
+	}
+	live := map[string]int{}
+	middleProviders := map[string]bool{}
+	eur := false
+	for _, r := range c.Routes {
+		if r.Status == RouteLive {
+			live[r.Tier]++
+		}
+		if r.Tier == "middle" {
+			middleProviders[r.Provider] = true
+		}
+		eur = eur || r.Currency == "EUR"
+	}
+	if live["low"] < 2 || live["middle"] < 3 || len(middleProviders) < 2 || !eur {
+		t.Errorf("live %v, middle providers %v, EUR route %v", live, middleProviders, eur)
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatalf("README: %v", err)
+	}
+	const demoKey = "cpen_live_demo_4f1c2b7e9a3d5c8b"
+	if !strings.Contains(string(readme), demoKey) {
+		t.Errorf("README does not print the demo key %s", demoKey)
+	}
+	sum := sha256.Sum256([]byte(demoKey))
+	if len(c.Keys) != 1 || c.Keys[0].SHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("the default catalog's key is not the SHA-256 of the README's demo key")
+	}
+	if len(c.Warnings) != 0 {
+		t.Errorf("default catalog warnings: %q", c.Warnings)
+	}
+}
+
+func TestResolveSecrets(t *testing.T) {
+	c, err := LoadFile("testdata/valid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"P1_KEY": " sk-one\n"}
+	got, warnings := ResolveSecrets(c, func(k string) string { return env[k] }, os.ReadFile)
+	if got["p1"] != "sk-one" {
+		t.Errorf("p1 key %q, want sk-one", got["p1"])
+	}
+	if got["p2"] != "" || len(warnings) != 1 || !strings.Contains(warnings[0], "provider p2") {
+		t.Errorf("p2 key %q, warnings %q", got["p2"], warnings)
+	}
+	for _, w := range warnings {
+		if strings.Contains(w, "sk-one") {
+			t.Errorf("a warning shows a key: %q", w)
+		}
+	}
+}
+
+func FuzzLoadCatalog(f *testing.F) {
+	for _, name := range []string{"valid.yaml", "bad_price.yaml", "duplicate_route.yaml", "unknown_field.yaml", "missing_refs.yaml", "bad_tier.yaml"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add(DefaultCatalogYAML())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Load(data)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidCatalog) {
+				t.Fatalf("untyped error: %v", err)
+			}
+			return
+		}
+		if len(c.Tiers) == 0 {
+			t.Fatal("a catalog without tiers was accepted")
+		}
+		for _, r := range c.Routes {
+			if r.InputPer1M.IsNegative() || r.OutputPer1M.IsNegative() {
+				t.Fatalf("negative price accepted: %+v", r)
+			}
+		}
+	})
+}

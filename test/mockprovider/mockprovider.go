@@ -1,0 +1,405 @@
+// Package mockprovider is an OpenAI-compatible upstream for tests: it records every request exactly
+// as it arrived, answers POST .../chat/completions with a realistic chat.completion (or an SSE
+// stream of chat.completion.chunk events), and can be scripted to return fixed replies first, so
+// tests can drive provider errors (429 with Retry-After, 5xx) through the sidecar.
+package mockprovider
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// MaxBodyBytes bounds how much of a request body the mock reads. It is far above the sidecar's
+// 1 MiB limit, so anything the sidecar forwards fits; larger bodies get 413.
+const MaxBodyBytes = 8 << 20
+
+// Request is one request as the provider received it.
+type Request struct {
+	Method string
+	// Path is the request target as received: path plus any query, before unescaping.
+	Path string
+	// Host is the Host header (Go's server moves it out of Header); with Envoy's auto_host_rewrite
+	// it shows which hostname the proxy sent.
+	Host   string
+	Header http.Header
+	Body   []byte
+}
+
+// Reply is a scripted reply, served verbatim: no header is added (not even Content-Type), and a
+// zero Status means 200.
+type Reply struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Provider is an http.Handler standing in for one LLM provider. The zero value is not usable; call
+// New. It is safe for concurrent use.
+type Provider struct {
+	name string
+
+	mu       sync.Mutex
+	requests []Request
+	script   []Reply
+	seq      uint64 // numbers generated ids; never reset, so ids stay unique across Reset
+}
+
+// New returns a provider whose generated ids and system_fingerprint contain name.
+func New(name string) *Provider {
+	return &Provider{name: name}
+}
+
+// Requests returns copies of all recorded requests, in arrival order.
+func (p *Provider) Requests() []Request {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]Request, len(p.requests))
+	for i, r := range p.requests {
+		out[i] = r.clone()
+	}
+	return out
+}
+
+// Last returns a copy of the most recent request, and false if none was recorded.
+func (p *Provider) Last() (Request, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.requests) == 0 {
+		return Request{}, false
+	}
+	return p.requests[len(p.requests)-1].clone(), true
+}
+
+// Reset forgets recorded requests and any scripted replies not yet served.
+func (p *Provider) Reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.requests = nil
+	p.script = nil
+}
+
+// Script queues replies; the next requests, whatever their path, get them in order, and once the
+// queue is empty the default behaviour resumes. Replies are copied, so callers may reuse them.
+func (p *Provider) Script(replies ...Reply) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range replies {
+		p.script = append(p.script, Reply{Status: r.Status, Header: r.Header.Clone(), Body: bytes.Clone(r.Body)})
+	}
+}
+
+func (r Request) clone() Request {
+	return Request{Method: r.Method, Path: r.Path, Host: r.Host, Header: r.Header.Clone(), Body: bytes.Clone(r.Body)}
+}
+
+// ServeHTTP records the request, then serves the next scripted reply or the default behaviour.
+func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	target := r.RequestURI
+	if target == "" {
+		target = r.URL.RequestURI()
+	}
+	rec := Request{Method: r.Method, Path: target, Host: r.Host, Header: r.Header.Clone(), Body: body}
+
+	// Recording and taking a scripted reply happen under one lock, so the n-th request to arrive
+	// is the one that gets the n-th scripted reply.
+	p.mu.Lock()
+	p.requests = append(p.requests, rec)
+	scripted, haveScript := p.popScriptLocked()
+	p.seq++
+	seq := p.seq
+	p.mu.Unlock()
+
+	if haveScript {
+		serveScripted(w, scripted)
+		return
+	}
+	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/chat/completions") {
+		// OpenAI answers unknown routes, and known routes with the wrong method, this way.
+		writeError(w, http.StatusNotFound, fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path))
+		return
+	}
+	if readErr != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(readErr, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("Request body exceeds %d bytes.", MaxBodyBytes))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "Could not read the request body: "+readErr.Error())
+		return
+	}
+	req, bad := parseChatRequest(body)
+	if bad != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: *bad})
+		return
+	}
+	p.serveCompletion(w, req, seq)
+}
+
+func (p *Provider) popScriptLocked() (Reply, bool) {
+	if len(p.script) == 0 {
+		return Reply{}, false
+	}
+	r := p.script[0]
+	p.script = p.script[1:]
+	return r, true
+}
+
+func serveScripted(w http.ResponseWriter, r Reply) {
+	h := w.Header()
+	for k, vs := range r.Header {
+		h[k] = append([]string(nil), vs...)
+	}
+	if _, ok := h["Content-Type"]; !ok {
+		// A nil value stops net/http from sniffing one, keeping the reply verbatim.
+		h["Content-Type"] = nil
+	}
+	status := r.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(r.Body) // the client hung up; nothing left to tell it
+}
+
+// chatRequest holds the request fields the mock uses; everything else is ignored, as a provider
+// ignores fields it does not act on.
+type chatRequest struct {
+	Model         string         `json:"model"`
+	Messages      []chatMessage  `json:"messages"`
+	Stream        bool           `json:"stream"`
+	StreamOptions *streamOptions `json:"stream_options"`
+}
+
+type chatMessage struct {
+	Role    string          `json:"role"`
+	Content json.RawMessage `json:"content"`
+}
+
+type streamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+// parseChatRequest decodes a chat request, or returns the OpenAI-style 400 error to send back.
+func parseChatRequest(body []byte) (chatRequest, *errorDetail) {
+	var req chatRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return chatRequest{}, &errorDetail{
+			Message: "We could not parse the JSON body of your request. (" + err.Error() + ")",
+			Type:    "invalid_request_error",
+		}
+	}
+	if req.Model == "" {
+		return chatRequest{}, badParam("model", "you must provide a model parameter")
+	}
+	if len(req.Messages) == 0 {
+		return chatRequest{}, badParam("messages", "'messages' must contain at least one message")
+	}
+	return req, nil
+}
+
+func badParam(param, msg string) *errorDetail {
+	return &errorDetail{Message: msg, Type: "invalid_request_error", Param: &param}
+}
+
+// The response shapes, field for field as OpenAI sends them (null fields included).
+type (
+	completion struct {
+		ID                string   `json:"id"`
+		Object            string   `json:"object"`
+		Created           int64    `json:"created"`
+		Model             string   `json:"model"`
+		Choices           []choice `json:"choices"`
+		Usage             usage    `json:"usage"`
+		ServiceTier       string   `json:"service_tier"`
+		SystemFingerprint string   `json:"system_fingerprint"`
+	}
+	choice struct {
+		Index        int     `json:"index"`
+		Message      message `json:"message"`
+		Logprobs     any     `json:"logprobs"`
+		FinishReason string  `json:"finish_reason"`
+	}
+	message struct {
+		Role    string  `json:"role"`
+		Content string  `json:"content"`
+		Refusal *string `json:"refusal"`
+	}
+	usage struct {
+		PromptTokens     int `json:"prompt_tokens"`
+		CompletionTokens int `json:"completion_tokens"`
+		TotalTokens      int `json:"total_tokens"`
+	}
+	chunk struct {
+		ID                string        `json:"id"`
+		Object            string        `json:"object"`
+		Created           int64         `json:"created"`
+		Model             string        `json:"model"`
+		ServiceTier       string        `json:"service_tier"`
+		SystemFingerprint string        `json:"system_fingerprint"`
+		Choices           []chunkChoice `json:"choices"`
+		// With include_usage, OpenAI sends "usage": null on every chunk but the last; without it,
+		// no usage key at all. A nil RawMessage is omitted, json.RawMessage("null") is null.
+		Usage json.RawMessage `json:"usage,omitempty"`
+	}
+	chunkChoice struct {
+		Index        int     `json:"index"`
+		Delta        delta   `json:"delta"`
+		Logprobs     any     `json:"logprobs"`
+		FinishReason *string `json:"finish_reason"`
+	}
+	delta struct {
+		Role    string  `json:"role,omitempty"`
+		Content *string `json:"content,omitempty"`
+	}
+	errorBody struct {
+		Error errorDetail `json:"error"`
+	}
+	errorDetail struct {
+		Message string  `json:"message"`
+		Type    string  `json:"type"`
+		Param   *string `json:"param"`
+		Code    *string `json:"code"`
+	}
+)
+
+// replyWords is the assistant's answer, one streamed delta per word; completion_tokens counts
+// them, so the stream and the plain answer agree.
+func (p *Provider) replyWords(req chatRequest) []string {
+	words := strings.Fields(fmt.Sprintf("Hello from the %s mock provider; you sent %d message(s).", p.name, len(req.Messages)))
+	for i := range words[:len(words)-1] {
+		words[i] += " "
+	}
+	return words
+}
+
+// promptTokens is a deterministic stand-in for a tokenizer: 1 per message plus 1 per started 4
+// bytes of its content (a string's text, or the raw JSON of multi-part content).
+func promptTokens(msgs []chatMessage) int {
+	n := 0
+	for _, m := range msgs {
+		n += 1 + (contentLen(m.Content)+3)/4
+	}
+	return n
+}
+
+func contentLen(raw json.RawMessage) int {
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return len(s)
+	}
+	if string(raw) == "null" {
+		return 0
+	}
+	return len(raw)
+}
+
+func (p *Provider) serveCompletion(w http.ResponseWriter, req chatRequest, seq uint64) {
+	words := p.replyWords(req)
+	u := usage{PromptTokens: promptTokens(req.Messages), CompletionTokens: len(words)}
+	u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	id := "chatcmpl-" + p.name + "-" + strconv.FormatUint(seq, 10)
+	fingerprint := "fp_" + p.name
+	created := time.Now().Unix()
+
+	if req.Stream {
+		includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+		p.serveStream(w, req.Model, id, fingerprint, created, words, u, includeUsage)
+		return
+	}
+	resp := completion{
+		ID:      id,
+		Object:  "chat.completion",
+		Created: created,
+		Model:   req.Model,
+		Choices: []choice{{
+			Index:        0,
+			Message:      message{Role: "assistant", Content: strings.Join(words, "")},
+			FinishReason: "stop",
+		}},
+		Usage:             u,
+		ServiceTier:       "default",
+		SystemFingerprint: fingerprint,
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (p *Provider) serveStream(w http.ResponseWriter, model, id, fingerprint string, created int64,
+	words []string, u usage, includeUsage bool) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+
+	base := chunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: model,
+		ServiceTier: "default", SystemFingerprint: fingerprint}
+	if includeUsage {
+		base.Usage = json.RawMessage("null")
+	}
+	one := func(d delta, finish *string) chunk {
+		c := base
+		c.Choices = []chunkChoice{{Index: 0, Delta: d, FinishReason: finish}}
+		return c
+	}
+
+	empty, stop := "", "stop"
+	events := make([]chunk, 0, len(words)+3)
+	events = append(events, one(delta{Role: "assistant", Content: &empty}, nil))
+	for _, word := range words {
+		events = append(events, one(delta{Content: &word}, nil))
+	}
+	events = append(events, one(delta{}, &stop))
+	if includeUsage {
+		last := base
+		last.Choices = []chunkChoice{}
+		last.Usage, _ = json.Marshal(u) // a struct of ints always marshals
+		events = append(events, last)
+	}
+
+	rc := http.NewResponseController(w)
+	for _, ev := range events {
+		data, err := json.Marshal(ev)
+		if err != nil {
+			return // cannot happen for these types; the truncated stream would show it
+		}
+		if !writeEvent(w, rc, data) {
+			return
+		}
+	}
+	writeEvent(w, rc, []byte("[DONE]"))
+}
+
+// writeEvent writes one SSE event and flushes it, so clients (and Envoy) see events arrive
+// separately, as they do from a real provider. It reports false once the client is gone.
+func writeEvent(w http.ResponseWriter, rc *http.ResponseController, data []byte) bool {
+	if _, err := fmt.Fprintf(w, "data: %s\n\n", data); err != nil {
+		return false
+	}
+	return rc.Flush() == nil
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: errorDetail{Message: msg, Type: "invalid_request_error"}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "mockprovider: encode reply: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(status)
+	_, _ = w.Write(data) // the client hung up; nothing left to tell it
+}
