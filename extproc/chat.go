@@ -1,0 +1,267 @@
+package extproc
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"hash/maphash"
+	"strconv"
+	"strings"
+	"time"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"go.uber.org/zap"
+
+	"github.com/cpen/router/config"
+	"github.com/cpen/router/extproc/jsonbody"
+	"github.com/cpen/router/extproc/routing"
+	"github.com/cpen/router/selector"
+)
+
+// keyPrefix starts every client key; anything else is refused unhashed.
+const keyPrefix = "cpen_live_"
+
+// chatState is what a chat request carries from its request to its response.
+type chatState struct {
+	key       *config.Key
+	block     routing.Block
+	decision  selector.Decision
+	decided   bool
+	upstream  *upstream
+	adm       admission
+	rpmLimit  int
+	start     time.Time
+	status    int
+	stream    bool
+	rewrite   bool   // the response body is JSON or SSE we may edit
+	routeJSON []byte // the cpen_route object, built once per request
+	settled   bool
+}
+
+// chat is the processor for POST /v1/chat/completions.
+type chat struct{ passThrough }
+
+func (chat) requestHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+	if x.rt == nil {
+		return nil, errNotReady
+	}
+	key, ok := x.rt.authenticate(headerValue(h.GetHeaders(), "authorization"))
+	if !ok {
+		return nil, errUnauthorized
+	}
+	if headerValue(h.GetHeaders(), ":method") != "POST" {
+		return nil, errMethod
+	}
+	if h.GetEndOfStream() {
+		return nil, errEmptyBody
+	}
+	x.chat.key = key
+	x.log = x.log.With(zap.String("key_id", key.ID))
+	return continueRequestHeaders(nil), nil
+}
+
+// authenticate finds the key for an Authorization header value. Only the
+// hash is compared; the key itself is never kept or logged.
+func (rt *runtime) authenticate(auth string) (*config.Key, bool) {
+	const bearer = "bearer "
+	if len(auth) <= len(bearer) || !strings.EqualFold(auth[:len(bearer)], bearer) {
+		return nil, false
+	}
+	secret := strings.TrimSpace(auth[len(bearer):])
+	if !strings.HasPrefix(secret, keyPrefix) || len(secret) > 256 {
+		return nil, false
+	}
+	k, ok := rt.keys[sha256.Sum256([]byte(secret))]
+	return k, ok
+}
+
+// chatBody is what the request path reads from the top level of the body.
+type chatBody struct {
+	model, routing, stream *jsonbody.Member
+	members                []jsonbody.Member
+	modelName              string
+}
+
+func parseChatBody(body []byte) (*chatBody, error) {
+	if err := jsonbody.Validate(body); err != nil {
+		return nil, err
+	}
+	cb := &chatBody{members: make([]jsonbody.Member, 0, 8)}
+	var err error
+	jsonbody.ForEach(body, func(m *jsonbody.Member) bool {
+		var slot **jsonbody.Member
+		switch k := m.KeyString(); k {
+		case "model":
+			slot = &cb.model
+		case "routing":
+			slot = &cb.routing
+		case "stream":
+			slot = &cb.stream
+		default:
+			return true
+		}
+		if *slot != nil {
+			err = &routing.FieldError{Field: m.KeyString(), Msg: "appears twice"}
+			return false
+		}
+		cb.members = append(cb.members, *m)
+		*slot = &cb.members[len(cb.members)-1]
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cb.model == nil {
+		return nil, errModelMissing
+	}
+	raw := cb.model.Value(body)
+	if raw[0] != '"' {
+		return nil, errModelNotString
+	}
+	if err := json.Unmarshal(raw, &cb.modelName); err != nil {
+		return nil, errModelNotString
+	}
+	return cb, nil
+}
+
+func (chat) requestBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	body := b.GetBody()
+	if int64(len(body)) > x.rt.maxBody {
+		return nil, &bodyTooLargeError{size: int64(len(body)), limit: x.rt.maxBody}
+	}
+	if len(body) == 0 {
+		return nil, errEmptyBody
+	}
+	cb, err := parseChatBody(body)
+	if err != nil {
+		return nil, err
+	}
+	c := &x.chat
+	if cb.routing != nil {
+		if c.block, err = routing.Parse(cb.routing.Value(body)); err != nil {
+			return nil, err
+		}
+	}
+	c.stream = cb.stream != nil && string(cb.stream.Value(body)) == "true"
+	if err := x.decide(cb.modelName); err != nil {
+		return nil, err
+	}
+	return x.dispatch(body, cb), nil
+}
+
+// decide selects a route and takes an RPM slot, in the error order of
+// api.md §7: 400 (unknown alias), 503, 429, 402.
+func (x *exchange) decide(alias string) error {
+	c := &x.chat
+	now := x.srv.opts.now()
+	c.start = now
+	c.rpmLimit = c.block.EffectiveRPM(c.key.RPMLimit)
+	req := selector.Request{
+		Alias:                   alias,
+		MaxInput:                c.block.MaxInput,
+		MaxOutput:               c.block.MaxOutput,
+		MaxTotal:                c.block.MaxTotal,
+		MinTotal:                c.block.MinTotal,
+		Strategy:                c.block.Strategy,
+		Mode:                    c.block.Mode,
+		AllowTemporaryHighPrice: c.block.AllowTemporaryHighPrice,
+		Spread:                  maphash.Comparable(maphash.MakeSeed(), now.UnixNano()),
+	}
+	var pin selector.Pin
+	if c.block.Strategy == selector.StrategyContinuity {
+		if p, ok := x.srv.opts.pins.Get(c.key.ID, alias, now); ok {
+			pin = p
+			req.Pin = &pin
+		}
+	}
+	x.rt.health.Advance(now)
+	err := x.rt.index.Select(&req, x.rt.health, &c.decision)
+	if errors.Is(err, selector.ErrNoRouteUnderCap) {
+		// 429 wins over 402, and a 402 takes no slot.
+		if a := x.srv.opts.limiter.Peek(c.key.ID, c.rpmLimit, now); !a.Allowed {
+			return x.rateLimited(a)
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	c.adm = x.srv.opts.limiter.Admit(c.key.ID, c.rpmLimit, now)
+	if !c.adm.Allowed {
+		return x.rateLimited(c.adm)
+	}
+	route := c.decision.Route
+	x.rt.health.AdmitRoute(route.Index, route.RPMLimit, now)
+	c.upstream = x.rt.providers[route.ProviderName]
+	c.decided = true
+	c.routeJSON = x.appendRouteJSON(make([]byte, 0, 512), "chat")
+	x.log.Debug("route selected", zap.String("route_id", route.ID), zap.String("reason_code", c.decision.ReasonCode))
+	return nil
+}
+
+func (x *exchange) rateLimited(a admission) error {
+	c := &x.chat
+	return &rateLimitedError{who: "key " + c.key.ID, limit: c.rpmLimit,
+		clientCap: c.block.RPMCap > 0 && c.block.RPMCap < c.key.RPMLimit, adm: a}
+}
+
+// dispatch builds the answer that sends the request to its provider: the
+// cluster header with a route-cache clear, the provider's path and key, and
+// the body with the upstream model and without routing.
+func (x *exchange) dispatch(body []byte, cb *chatBody) *extprocv3.ProcessingResponse {
+	c := &x.chat
+	route := c.decision.Route
+	model := appendJSONString(make([]byte, 0, len(route.Model)+2), route.Model)
+	edits := [2]jsonbody.Edit{jsonbody.ReplaceValue(cb.model, model)}
+	n := 1
+	if cb.routing != nil {
+		edits[1] = jsonbody.RemoveMember(body, cb.routing)
+		n = 2
+		if edits[1].Start < edits[0].Start {
+			edits[0], edits[1] = edits[1], edits[0]
+		}
+	}
+	newBody := jsonbody.Apply(nil, body, edits[:n]...)
+
+	var mu mutation
+	mu.remove("authorization")   // the client's cpen_live key never reaches a provider
+	mu.remove("accept-encoding") // bodies come back plain, so they can be edited
+	mu.set("x-cpen-upstream-cluster", c.upstream.cluster)
+	mu.set(":path", c.upstream.pathPrefix+strings.TrimPrefix(x.path, "/v1"))
+	if c.upstream.authValue != "" {
+		mu.set(c.upstream.authHeader, c.upstream.authValue)
+	}
+	mu.set("content-length", strconv.Itoa(len(newBody)))
+	return continueRequestBody(&extprocv3.CommonResponse{
+		HeaderMutation:  mu.m,
+		BodyMutation:    &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: newBody}},
+		ClearRouteCache: true,
+	})
+}
+
+// appendRouteJSON renders the cpen_route object of api.md §6.
+func (x *exchange) appendRouteJSON(b []byte, task string) []byte {
+	c := &x.chat
+	d := &c.decision
+	b = append(b, `{"alias":`...)
+	b = appendJSONString(b, d.Tier.Alias)
+	b = append(b, `,"task":"`...)
+	b = append(b, task...)
+	b = append(b, `",`...)
+	b = append(b, d.Route.MetaJSON...)
+	b = append(b, `,"rpm_cap":`...)
+	b = strconv.AppendInt(b, int64(c.rpmLimit), 10)
+	b = append(b, `,"strategy":"`...)
+	b = append(b, c.block.Strategy.String()...)
+	b = append(b, `","continuity_mode":"`...)
+	b = append(b, c.block.Mode.String()...)
+	b = append(b, `","escalation_allowed":`...)
+	b = appendBool(b, d.EscalationAllowed)
+	b = append(b, `,"escalated":`...)
+	b = appendBool(b, d.Escalated)
+	b = append(b, `,"reason_code":"`...)
+	b = append(b, d.ReasonCode...)
+	b = append(b, `","reason":`...)
+	b = appendJSONString(b, d.Reason())
+	return append(b, '}')
+}

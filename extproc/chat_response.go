@@ -1,0 +1,226 @@
+package extproc
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"go.uber.org/zap"
+
+	"github.com/cpen/router/extproc/jsonbody"
+	"github.com/cpen/router/selector"
+)
+
+// providerHeaderPrefixes name response headers that would tell the client
+// which provider served it; they are dropped.
+var providerHeaderPrefixes = [...]string{"openai-", "anthropic-", "x-goog-", "mistral-", "x-ratelimit-"}
+
+func (chat) responseHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+	c := &x.chat
+	if !c.decided {
+		return continueResponseHeaders(nil), nil
+	}
+	c.status, _ = strconv.Atoi(headerValue(h.GetHeaders(), ":status"))
+	ctype := headerValue(h.GetHeaders(), "content-type")
+	enc := headerValue(h.GetHeaders(), "content-encoding")
+	c.rewrite = (enc == "" || enc == "identity") &&
+		(strings.HasPrefix(ctype, "application/json") || strings.HasPrefix(ctype, "text/event-stream"))
+
+	var mu mutation
+	model := c.decision.Route.Model
+	for _, hv := range h.GetHeaders().GetHeaders() {
+		k := hv.GetKey()
+		if k == "" || k[0] == ':' {
+			continue
+		}
+		drop := bytes.Contains(hv.GetRawValue(), []byte(model))
+		for _, p := range providerHeaderPrefixes {
+			drop = drop || strings.HasPrefix(k, p)
+		}
+		if drop {
+			mu.remove(k)
+		}
+	}
+	mu.set("x-cpen-route-id", c.decision.Route.ID)
+	mu.set("x-cpen-status", statusWord(c.status))
+	for _, kv := range rateLimitHeaders(c.adm) {
+		mu.set(kv[0], kv[1])
+	}
+	if h.GetEndOfStream() {
+		x.settle()
+	}
+	return continueResponseHeaders(&extprocv3.CommonResponse{HeaderMutation: mu.m}), nil
+}
+
+func statusWord(status int) string {
+	if status >= 400 {
+		return "failed"
+	}
+	return "completed"
+}
+
+func (chat) responseBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	c := &x.chat
+	if !c.decided || !c.rewrite {
+		if b.GetEndOfStream() {
+			x.settle()
+		}
+		return continueResponseBody(nil), nil
+	}
+	body := b.GetBody()
+	var out []byte
+	if c.stream && c.status < 400 {
+		out = x.rewriteSSE(body)
+	} else {
+		out = x.rewriteJSON(body, statusWord(c.status))
+	}
+	if b.GetEndOfStream() {
+		x.settle()
+	}
+	if out == nil {
+		return continueResponseBody(nil), nil
+	}
+	var mu mutation
+	mu.set("content-length", strconv.Itoa(len(out)))
+	return continueResponseBody(&extprocv3.CommonResponse{
+		HeaderMutation: mu.m,
+		BodyMutation:   &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: out}},
+	}), nil
+}
+
+// rewriteJSON restores the alias in "model" and adds cpen_status and
+// cpen_route to a JSON object body; nil leaves the body as it is.
+func (x *exchange) rewriteJSON(body []byte, status string) []byte {
+	if jsonbody.Validate(body) != nil {
+		return nil
+	}
+	return x.patchObject(nil, body, true, true, status)
+}
+
+// patchObject edits one validated JSON object: model → alias, and the
+// cpen fields asked for. It appends the result to dst.
+func (x *exchange) patchObject(dst, obj []byte, withRoute, withStatus bool, status string) []byte {
+	c := &x.chat
+	var model *jsonbody.Member
+	var found jsonbody.Member
+	has := false
+	jsonbody.ForEach(obj, func(m *jsonbody.Member) bool {
+		has = true
+		if model == nil && m.KeyString() == "model" {
+			found = *m
+			model = &found
+		}
+		return true
+	})
+	extra := make([]byte, 0, len(c.routeJSON)+48)
+	if withStatus {
+		extra = append(extra, `"cpen_status":"`...)
+		extra = append(extra, status...)
+		extra = append(extra, '"')
+	}
+	if withRoute {
+		if withStatus {
+			extra = append(extra, ',')
+		}
+		extra = append(extra, `"cpen_route":`...)
+		extra = append(extra, c.routeJSON...)
+	}
+	var edits [2]jsonbody.Edit
+	n := 0
+	if model != nil {
+		edits[n] = jsonbody.ReplaceValue(model, appendJSONString(nil, c.decision.Tier.Alias))
+		n++
+	}
+	if len(extra) > 0 {
+		edits[n] = jsonbody.AppendMembers(obj, has, extra)
+		n++
+	}
+	if len(dst) == 0 {
+		return jsonbody.Apply(dst, obj, edits[:n]...)
+	}
+	return append(dst, jsonbody.Apply(nil, obj, edits[:n]...)...)
+}
+
+// rewriteSSE edits a buffered event stream: every chunk's model becomes the
+// alias, the first chunk gets cpen_route, the last data chunk before [DONE]
+// gets cpen_status.
+func (x *exchange) rewriteSSE(body []byte) []byte {
+	lines := bytes.SplitAfter(body, []byte("\n"))
+	first, last := -1, -1
+	for i, ln := range lines {
+		if p, ok := ssePayload(ln); ok && jsonbody.Validate(p) == nil {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	if first < 0 {
+		return nil
+	}
+	out := make([]byte, 0, len(body)+len(x.chat.routeJSON)+64)
+	for i, ln := range lines {
+		p, ok := ssePayload(ln)
+		if !ok || jsonbody.Validate(p) != nil {
+			out = append(out, ln...)
+			continue
+		}
+		out = append(out, "data: "...)
+		out = x.patchObject(out, p, i == first, i == last, "completed")
+		out = append(out, ln[len(ln)-len(lineEnd(ln)):]...)
+	}
+	return out
+}
+
+// ssePayload returns the data of a "data:" line, without its line end.
+func ssePayload(ln []byte) ([]byte, bool) {
+	p, ok := bytes.CutPrefix(ln, []byte("data:"))
+	if !ok {
+		return nil, false
+	}
+	p = bytes.TrimPrefix(p, []byte(" "))
+	return p[:len(p)-len(lineEnd(p))], true
+}
+
+func lineEnd(ln []byte) []byte {
+	switch {
+	case bytes.HasSuffix(ln, []byte("\r\n")):
+		return []byte("\r\n")
+	case bytes.HasSuffix(ln, []byte("\n")):
+		return []byte("\n")
+	}
+	return nil
+}
+
+// settle records the outcome once: route health, and the continuity pin
+// on success.
+func (x *exchange) settle() {
+	c := &x.chat
+	if !c.decided || c.settled {
+		return
+	}
+	c.settled = true
+	now := x.srv.opts.now()
+	route := c.decision.Route
+	failed := c.status >= 500 || c.status == 429 || c.status == 0
+	x.rt.health.Observe(route.Index, now.Sub(c.start), failed, now)
+	if c.decision.SetsPin && c.status > 0 && c.status < 400 {
+		x.srv.opts.pins.Set(c.key.ID, c.decision.Tier.Alias, selector.Pin{
+			RouteID: route.ID, ModelFamily: route.ModelFamily, VisibleTotal: route.VisibleTotal,
+		}, now)
+	}
+	x.srv.metrics.served(route.ID, c.status)
+	x.log.Info("request served", zap.String("route_id", route.ID), zap.Int("status", c.status),
+		zap.String("reason_code", c.decision.ReasonCode), zap.Duration("duration", now.Sub(c.start)))
+}
+
+func (chat) finish(x *exchange) {
+	c := &x.chat
+	if c.decided && !c.settled {
+		// The stream ended before the response did (client gone, upstream
+		// reset): count it against the route, and never move the pin.
+		c.status = 0
+		x.settle()
+	}
+}

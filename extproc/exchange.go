@@ -1,0 +1,162 @@
+package extproc
+
+import (
+	"fmt"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"go.uber.org/zap"
+)
+
+// phase is where one request stands in Envoy's message order.
+type phase uint8
+
+const (
+	awaitingHeaders phase = iota // nothing seen yet
+	awaitingBody                 // request headers answered, body to come
+	decided                      // request side done, waiting for the upstream
+	responseBody                 // response headers answered, body to come
+	done                         // response complete
+	rejected                     // an ImmediateResponse ended processing
+)
+
+func (p phase) String() string {
+	return [...]string{"awaiting_headers", "awaiting_body", "decided", "response_body", "done", "rejected"}[p]
+}
+
+// processor handles one endpoint family. Processors are stateless; the
+// request's state lives in the exchange.
+type processor interface {
+	requestHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error)
+	requestBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error)
+	responseHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error)
+	responseBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error)
+	// finish runs once when the stream ends, whatever its outcome.
+	finish(x *exchange)
+}
+
+// exchange is the state of one HTTP request across its ext_proc stream.
+type exchange struct {
+	srv   *Server
+	log   *zap.Logger
+	rt    *runtime // read once, at the request headers
+	proc  processor
+	phase phase
+	path  string
+	chat  chatState
+}
+
+// handle advances the state machine by one message and returns its answer.
+// Client errors become ImmediateResponses here, and only here.
+func (x *exchange) handle(req *extprocv3.ProcessingRequest) (*extprocv3.ProcessingResponse, error) {
+	resp, err := x.step(req)
+	if err == nil {
+		if _, ok := resp.Response.(*extprocv3.ProcessingResponse_ImmediateResponse); ok {
+			x.phase = rejected
+		}
+		return resp, nil
+	}
+	apiErr, ok := toAPIError(err)
+	if !ok {
+		return nil, err
+	}
+	x.phase = rejected
+	x.srv.metrics.rejected(apiErr.code)
+	x.log.Info("request rejected", zap.Int("status", apiErr.status), zap.String("code", apiErr.code), zap.String("detail", apiErr.detail))
+	return errorReply(apiErr), nil
+}
+
+func (x *exchange) step(req *extprocv3.ProcessingRequest) (*extprocv3.ProcessingResponse, error) {
+	switch r := req.Request.(type) {
+	case *extprocv3.ProcessingRequest_RequestHeaders:
+		if x.phase != awaitingHeaders {
+			return nil, x.outOfOrder("request_headers")
+		}
+		x.begin(r.RequestHeaders.GetHeaders())
+		resp, err := x.proc.requestHeaders(x, r.RequestHeaders)
+		if err == nil {
+			x.phase = awaitingBody
+			if r.RequestHeaders.GetEndOfStream() {
+				x.phase = decided
+			}
+		}
+		return resp, err
+	case *extprocv3.ProcessingRequest_RequestBody:
+		if x.phase != awaitingBody {
+			return nil, x.outOfOrder("request_body")
+		}
+		resp, err := x.proc.requestBody(x, r.RequestBody)
+		if err == nil {
+			x.phase = decided
+		}
+		return resp, err
+	case *extprocv3.ProcessingRequest_RequestTrailers:
+		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestTrailers{
+			RequestTrailers: &extprocv3.TrailersResponse{}}}, nil
+	case *extprocv3.ProcessingRequest_ResponseHeaders:
+		switch x.phase {
+		case awaitingHeaders:
+			// Envoy's own local reply, with the request side never seen.
+			x.proc = passThrough{}
+		case responseBody, done, rejected:
+			return nil, x.outOfOrder("response_headers")
+		}
+		resp, err := x.proc.responseHeaders(x, r.ResponseHeaders)
+		if err == nil {
+			x.phase = responseBody
+			if r.ResponseHeaders.GetEndOfStream() {
+				x.phase = done
+			}
+		}
+		return resp, err
+	case *extprocv3.ProcessingRequest_ResponseBody:
+		if x.phase != responseBody {
+			return nil, x.outOfOrder("response_body")
+		}
+		resp, err := x.proc.responseBody(x, r.ResponseBody)
+		if err == nil && r.ResponseBody.GetEndOfStream() {
+			x.phase = done
+		}
+		return resp, err
+	case *extprocv3.ProcessingRequest_ResponseTrailers:
+		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseTrailers{
+			ResponseTrailers: &extprocv3.TrailersResponse{}}}, nil
+	}
+	return nil, fmt.Errorf("%w: unsupported message %T", errProtocol, req.Request)
+}
+
+func (x *exchange) outOfOrder(what string) error {
+	return fmt.Errorf("%w: %s in phase %s", errProtocol, what, x.phase)
+}
+
+// begin reads the catalog version and picks the processor by path.
+func (x *exchange) begin(h *corev3.HeaderMap) {
+	x.rt = x.srv.rt.Load()
+	if id := headerValue(h, "x-request-id"); id != "" {
+		x.log = x.log.With(zap.String("request_id", id))
+	}
+	path := headerValue(h, ":path")
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	x.path = path
+	x.proc = route(path)
+}
+
+func (x *exchange) finish() {
+	if x.proc != nil {
+		x.proc.finish(x)
+	}
+}
+
+// route maps a path to its processor.
+func route(path string) processor {
+	switch path {
+	case "/v1/chat/completions":
+		return chat{}
+	case "/health":
+		return local{answer: healthAnswer}
+	}
+	return local{answer: notFound}
+}

@@ -1,0 +1,147 @@
+package jsonbody
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"testing"
+)
+
+func members(t *testing.T, body string) map[string]string {
+	t.Helper()
+	if err := Validate([]byte(body)); err != nil {
+		t.Fatalf("Validate(%s): %v", body, err)
+	}
+	got := map[string]string{}
+	ForEach([]byte(body), func(m *Member) bool {
+		got[m.KeyString()] = string(m.Value([]byte(body)))
+		return true
+	})
+	return got
+}
+
+func TestForEach(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want map[string]string
+	}{
+		{"empty", ` {} `, map[string]string{}},
+		{"scalars", `{"a":1,"b":"x","c":true,"d":null,"e":-1.5e3}`,
+			map[string]string{"a": "1", "b": `"x"`, "c": "true", "d": "null", "e": "-1.5e3"}},
+		{"nested with tricky strings", `{"m":[{"x":"}]\"{"}],"o":{"k":"\\"},"z":2}`,
+			map[string]string{"m": `[{"x":"}]\"{"}]`, "o": `{"k":"\\"}`, "z": "2"}},
+		{"white space", "\n{ \"a\" :\t\"b\" ,\r\n \"c\" : [ 1 , 2 ] }\n",
+			map[string]string{"a": `"b"`, "c": "[ 1 , 2 ]"}},
+		{"escaped key", `{"mod\u0065l":"x"}`, map[string]string{"model": `"x"`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := members(t, tc.body); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		body string
+		want error
+	}{
+		{`{"a":1}`, nil},
+		{`[1]`, ErrNotObject},
+		{`"s"`, ErrNotObject},
+		{`{"a":1`, ErrMalformed},
+		{`{"a":1}{}`, ErrMalformed},
+		{``, ErrMalformed},
+	}
+	for _, tc := range tests {
+		if err := Validate([]byte(tc.body)); !errors.Is(err, tc.want) {
+			t.Errorf("Validate(%q) = %v, want %v", tc.body, err, tc.want)
+		}
+	}
+}
+
+func TestEdits(t *testing.T) {
+	tests := []struct {
+		name   string
+		body   string
+		remove string
+		model  string
+		append string
+		want   string
+	}{
+		{"remove middle", `{"model":"a","routing":{"x":1},"n":2}`, "routing", `"b"`, "", `{"model":"b","n":2}`},
+		{"remove last", `{"model":"a", "routing":{} }`, "routing", `"b"`, "", `{"model":"b" }`},
+		{"remove first", `{"routing":null,"model":"a"}`, "routing", `"b"`, "", `{"model":"b"}`},
+		{"remove only", `{"routing":1}`, "routing", "", "", `{}`},
+		{"append", `{"model":"a"}`, "", `"b"`, `"k":1`, `{"model":"b","k":1}`},
+		{"append empty", `{ }`, "", "", `"k":1`, `{ "k":1}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			body := []byte(tc.body)
+			var edits []Edit
+			has := false
+			ForEach(body, func(m *Member) bool {
+				has = true
+				switch m.KeyString() {
+				case "model":
+					if tc.model != "" {
+						edits = append(edits, ReplaceValue(m, []byte(tc.model)))
+					}
+				case tc.remove:
+					edits = append(edits, RemoveMember(body, m))
+				}
+				return true
+			})
+			if tc.append != "" {
+				edits = append(edits, AppendMembers(body, has, []byte(tc.append)))
+			}
+			got := string(Apply(nil, body, edits...))
+			if got != tc.want {
+				t.Errorf("got %s, want %s", got, tc.want)
+			}
+			if !json.Valid([]byte(got)) {
+				t.Errorf("result is not valid JSON: %s", got)
+			}
+		})
+	}
+}
+
+// FuzzEdit: for any object, removing each member in turn leaves valid JSON
+// holding exactly the other members.
+func FuzzEdit(f *testing.F) {
+	f.Add([]byte(`{"model":"a","routing":{"x":[1,"]"]},"n":2}`))
+	f.Add([]byte(` { "a" : "\"}" , "b":[{}] } `))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if err := Validate(body); err != nil {
+			if json.Valid(body) && err != ErrNotObject {
+				t.Fatalf("Validate rejected valid JSON %q: %v", body, err)
+			}
+			return
+		}
+		if !json.Valid(body) {
+			t.Fatalf("Validate accepted invalid JSON %q", body)
+		}
+		var all []Member
+		ForEach(body, func(m *Member) bool { all = append(all, *m); return true })
+		for i := range all {
+			out := Apply(nil, body, RemoveMember(body, &all[i]))
+			if !json.Valid(out) {
+				t.Fatalf("removing member %d of %s gave invalid %s", i, body, out)
+			}
+			n := 0
+			ForEach(out, func(*Member) bool { n++; return true })
+			if n != len(all)-1 {
+				t.Fatalf("removing member %d of %s left %d members: %s", i, body, n, out)
+			}
+		}
+		out := Apply(nil, body, AppendMembers(body, len(all) > 0, []byte(`"cpen":1`)))
+		if !json.Valid(out) {
+			t.Fatalf("append to %s gave invalid %s", body, out)
+		}
+	})
+}

@@ -1,0 +1,144 @@
+// Package jsonbody edits the top level of a JSON object in place: it finds
+// members by key and splices bytes, so a large body is never decoded and
+// re-encoded as a whole.
+package jsonbody
+
+import (
+	"encoding/json"
+	"errors"
+
+	"github.com/tidwall/gjson"
+)
+
+// ErrNotObject is returned for a body that is valid JSON but not an object.
+var ErrNotObject = errors.New("body must be a JSON object")
+
+// ErrMalformed is returned for a body that is not valid JSON.
+var ErrMalformed = errors.New("body is not valid JSON")
+
+// Member is one top-level member of an object; offsets index the body.
+type Member struct {
+	Key      []byte // the key as written, without quotes (escapes kept)
+	Escaped  bool   // Key holds a backslash escape; use KeyString to compare
+	KeyStart int    // offset of the key's opening quote
+	ValStart int    // offset of the value's first byte
+	ValEnd   int    // offset just past the value
+}
+
+// KeyString returns the decoded key.
+func (m *Member) KeyString() string {
+	if !m.Escaped {
+		return string(m.Key)
+	}
+	var s string
+	q := make([]byte, 0, len(m.Key)+2)
+	q = append(append(append(q, '"'), m.Key...), '"')
+	if err := json.Unmarshal(q, &s); err != nil {
+		return string(m.Key)
+	}
+	return s
+}
+
+// Value returns the member's raw value.
+func (m *Member) Value(body []byte) []byte { return body[m.ValStart:m.ValEnd] }
+
+// Validate checks that body is one JSON object (surrounding white space
+// allowed). gjson's validator runs about twice as fast as encoding/json's.
+func Validate(body []byte) error {
+	if !gjson.ValidBytes(body) {
+		return ErrMalformed
+	}
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return ErrNotObject
+	}
+	return nil
+}
+
+// ForEach calls fn for each top-level member of a body that Validate
+// accepted, in order, until fn returns false.
+func ForEach(body []byte, fn func(m *Member) bool) {
+	i := skipSpace(body, 0) + 1 // past '{'
+	var m Member
+	for {
+		i = skipSpace(body, i)
+		if i >= len(body) || body[i] != '"' {
+			return // '}' of an empty object, or end
+		}
+		m.KeyStart = i
+		end, escaped := skipString(body, i)
+		m.Key, m.Escaped = body[i+1:end-1], escaped
+		i = skipSpace(body, end) + 1 // past ':'
+		m.ValStart = skipSpace(body, i)
+		m.ValEnd = skipValue(body, m.ValStart)
+		if !fn(&m) {
+			return
+		}
+		i = skipSpace(body, m.ValEnd)
+		if i >= len(body) || body[i] != ',' {
+			return
+		}
+		i++
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the offset past the closing quote of the string at i.
+func skipString(b []byte, i int) (int, bool) {
+	escaped := false
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			escaped = true
+			i++
+		case '"':
+			return i + 1, escaped
+		}
+	}
+	return len(b), escaped
+}
+
+// skipValue returns the offset past the (valid) value starting at i.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		end, _ := skipString(b, i)
+		return end
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				i, _ = skipString(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	default:
+		for i < len(b) {
+			switch b[i] {
+			case ',', '}', ']', ' ', '\n', '\r', '\t':
+				return i
+			}
+			i++
+		}
+		return i
+	}
+}

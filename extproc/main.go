@@ -1,0 +1,187 @@
+package extproc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/cpen/router/config"
+)
+
+// maxGRPCMessage bounds one ext_proc message: the largest body a catalog
+// may allow (64 MiB) plus headers. Go's 4 MiB default would fail large
+// buffered bodies with a 500.
+const maxGRPCMessage = 64<<20 + 1<<20
+
+// Main runs the sidecar until ctx ends (SIGTERM), then drains in-flight
+// streams. It returns an error for bad flags, a bad catalog or a listener
+// that cannot start.
+func Main(ctx context.Context, args []string, stderr io.Writer) error {
+	set, err := config.ParseSettings(args, os.Getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if set.CheckConfig != "" {
+		return checkConfig(set.CheckConfig, stderr)
+	}
+	log, err := newLogger(set.LogLevel, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	if set.RedisAddr != "" {
+		return errors.New("--redis-addr: shared Redis state is not built yet; run one replica with in-process state")
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := NewServer(log, NewMetrics(reg))
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var watcher *config.Watcher
+	if set.CatalogFile != "" {
+		if watcher, err = config.NewWatcher(set.CatalogFile, set.PollInterval, srv, log); err != nil {
+			return err
+		}
+	} else {
+		cat, err := config.Default()
+		if err != nil {
+			return fmt.Errorf("embedded catalog: %w", err)
+		}
+		if err := srv.Apply(cat); err != nil {
+			return fmt.Errorf("embedded catalog: %w", err)
+		}
+		log.Info("using the embedded default catalog")
+	}
+
+	lis, err := listen(set.GRPCAddr)
+	if err != nil {
+		return err
+	}
+	adminLis, err := net.Listen("tcp", set.AdminAddr)
+	if err != nil {
+		_ = lis.Close()
+		return fmt.Errorf("--admin-addr: %w", err)
+	}
+
+	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage))
+	extprocv3.RegisterExternalProcessorServer(gs, srv)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	admin := &http.Server{Handler: adminHandler(srv, reg), ReadHeaderTimeout: 5 * time.Second}
+
+	errc := make(chan error, 3)
+	go func() { errc <- gs.Serve(lis) }()
+	go func() {
+		if err := admin.Serve(adminLis); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("admin server: %w", err)
+			return
+		}
+		errc <- nil
+	}()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		if watcher != nil {
+			watcher.Run(ctx, hup)
+			return
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Info("SIGHUP ignored: running on the embedded catalog")
+			}
+		}
+	}()
+	log.Info("cpen-extproc listening", zap.String("grpc_addr", set.GRPCAddr), zap.String("admin_addr", set.AdminAddr))
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	cancel()
+	<-watchDone
+	hs.Shutdown()
+	log.Info("draining in-flight streams", zap.Duration("timeout", set.DrainTimeout))
+	drained := make(chan struct{})
+	go func() { gs.GracefulStop(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(set.DrainTimeout):
+		log.Warn("drain timeout reached; closing remaining streams")
+		gs.Stop()
+		<-drained
+	}
+	shutCtx, shutCancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer shutCancel()
+	_ = admin.Shutdown(shutCtx)
+	log.Info("stopped")
+	return serveErr
+}
+
+func listen(addr string) (net.Listener, error) {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		path = strings.TrimPrefix(path, "//")
+		_ = os.Remove(path)
+		lis, err := net.Listen("unix", path)
+		if err != nil {
+			return nil, fmt.Errorf("--grpc-addr: %w", err)
+		}
+		// Envoy runs as another user in the same group.
+		_ = os.Chmod(path, 0o770)
+		return lis, nil
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--grpc-addr: %w", err)
+	}
+	return lis, nil
+}
+
+func checkConfig(path string, stderr io.Writer) error {
+	c, err := config.LoadFile(path)
+	if err != nil {
+		return err
+	}
+	for _, w := range c.Warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	fmt.Fprintf(stderr, "%s: ok (%d tiers, %d providers, %d routes, %d keys)\n", path, len(c.Tiers), len(c.Providers), len(c.Routes), len(c.Keys))
+	return nil
+}
+
+func newLogger(level string, out io.Writer) (*zap.Logger, error) {
+	lvl, err := zap.ParseAtomicLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey = "ts"
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(out)), lvl)
+	return zap.New(core), nil
+}

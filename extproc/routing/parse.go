@@ -1,0 +1,166 @@
+// Package routing parses the optional "routing" block of a chat or
+// extraction request (api.md §3) exactly: decimals never pass through
+// float64, and every rejection names its field.
+package routing
+
+import (
+	"fmt"
+
+	"github.com/cpen/router/extproc/jsonbody"
+	"github.com/cpen/router/selector"
+	"github.com/shopspring/decimal"
+)
+
+// MaxBlockBytes bounds the routing block; no valid block comes near it.
+const MaxBlockBytes = 4096
+
+// FieldError is a client error in one field of the request body.
+type FieldError struct {
+	Field string // e.g. "routing.currency"
+	Msg   string // e.g. `must be "USD"`
+}
+
+func (e *FieldError) Error() string { return e.Field + " " + e.Msg }
+
+// Block is a parsed routing block; zero value = no block.
+type Block struct {
+	MaxInput, MaxOutput, MaxTotal, MinTotal selector.Bound
+	RPMCap                                  int // 0 = not sent
+	Strategy                                selector.Strategy
+	Mode                                    selector.ContinuityMode
+	AllowTemporaryHighPrice                 bool
+}
+
+var maxPrice = decimal.NewFromInt(1000000)
+
+// Parse parses the raw JSON value of "routing" (already known to be valid
+// JSON). null means no block.
+func Parse(raw []byte) (Block, error) {
+	var b Block
+	if string(raw) == "null" {
+		return b, nil
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return b, &FieldError{Field: "routing", Msg: "must be an object"}
+	}
+	if len(raw) > MaxBlockBytes {
+		return b, &FieldError{Field: "routing", Msg: fmt.Sprintf("must be at most %d bytes", MaxBlockBytes)}
+	}
+	var seen uint16
+	var err error
+	jsonbody.ForEach(raw, func(m *jsonbody.Member) bool {
+		key := m.KeyString()
+		bit, perr := parseField(&b, key, m.Value(raw))
+		switch {
+		case bit == 0:
+			err = &FieldError{Field: "routing." + key, Msg: "is not a known field"}
+		case seen&bit != 0:
+			err = &FieldError{Field: "routing." + key, Msg: "appears twice"}
+		case perr != nil:
+			err = &FieldError{Field: "routing." + key, Msg: perr.Error()}
+		}
+		seen |= bit
+		return err == nil
+	})
+	if err != nil {
+		return Block{}, err
+	}
+	if b.MinTotal.Set && b.MaxTotal.Set && b.MinTotal.Value.GreaterThan(b.MaxTotal.Value) {
+		return Block{}, &FieldError{Field: "routing.min_total_per_1m", Msg: "must not be greater than routing.max_total_per_1m"}
+	}
+	return b, nil
+}
+
+// EffectiveRPM is the limit applied to a request: the client's rpm_cap
+// when it is lower than the key's own limit.
+func (b *Block) EffectiveRPM(keyLimit int) int {
+	if b.RPMCap > 0 && b.RPMCap < keyLimit {
+		return b.RPMCap
+	}
+	return keyLimit
+}
+
+// EscalationAllowed reports whether the request consented to a one-shot
+// escalation above its cap (api.md §6).
+func (b *Block) EscalationAllowed() bool {
+	return b.Strategy == selector.StrategyContinuity && b.Mode == selector.ModeTemporaryEscalation && b.AllowTemporaryHighPrice
+}
+
+type msgError string
+
+func (e msgError) Error() string { return string(e) }
+
+// parseField sets one field of b; bit identifies the field for duplicate
+// detection, 0 means the key is unknown.
+func parseField(b *Block, key string, v []byte) (bit uint16, err error) {
+	switch key {
+	case "currency":
+		if string(v) != `"USD"` {
+			return 1 << 0, msgError(`must be "USD"`)
+		}
+		return 1 << 0, nil
+	case "max_input_per_1m":
+		return 1 << 1, price(&b.MaxInput, v)
+	case "max_output_per_1m":
+		return 1 << 2, price(&b.MaxOutput, v)
+	case "max_total_per_1m":
+		return 1 << 3, price(&b.MaxTotal, v)
+	case "min_total_per_1m":
+		return 1 << 4, price(&b.MinTotal, v)
+	case "rpm_cap":
+		n, ok := intLiteral(v)
+		if !ok || n < 1 || n > 1000000 {
+			return 1 << 5, msgError("must be an integer from 1 to 1000000")
+		}
+		b.RPMCap = n
+		return 1 << 5, nil
+	case "strategy":
+		switch string(v) {
+		case `"balanced"`:
+			b.Strategy = selector.StrategyBalanced
+		case `"cheapest"`:
+			b.Strategy = selector.StrategyCheapest
+		case `"continuity"`:
+			b.Strategy = selector.StrategyContinuity
+		default:
+			return 1 << 6, msgError(`must be one of "cheapest", "balanced", "continuity"`)
+		}
+		return 1 << 6, nil
+	case "continuity_mode":
+		switch string(v) {
+		case `"stay_within_cap"`:
+			b.Mode = selector.ModeStayWithinCap
+		case `"temporary_escalation"`:
+			b.Mode = selector.ModeTemporaryEscalation
+		default:
+			return 1 << 7, msgError(`must be one of "stay_within_cap", "temporary_escalation"`)
+		}
+		return 1 << 7, nil
+	case "allow_temporary_high_price":
+		switch string(v) {
+		case "true":
+			b.AllowTemporaryHighPrice = true
+		case "false":
+			b.AllowTemporaryHighPrice = false
+		default:
+			return 1 << 8, msgError("must be a boolean")
+		}
+		return 1 << 8, nil
+	}
+	return 0, nil
+}
+
+// intLiteral accepts a JSON integer literal without sign, fraction or exponent.
+func intLiteral(v []byte) (int, bool) {
+	if len(v) == 0 || len(v) > 7 || v[0] == '0' {
+		return 0, false
+	}
+	n := 0
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}

@@ -1,0 +1,82 @@
+package routing
+
+import (
+	"github.com/cpen/router/selector"
+	"github.com/shopspring/decimal"
+)
+
+// maxNumberLen bounds a price literal; it also keeps exponents small, so
+// that no decimal operation can be made to allocate huge numbers.
+const maxNumberLen = 40
+
+// Price parses a price given as a JSON number or a JSON string holding a
+// number: exact, in [0, 1000000], at most 12 fractional digits once trailing
+// zeros are dropped.
+func Price(v []byte) (decimal.Decimal, error) {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = v[1 : len(v)-1]
+	}
+	if len(v) == 0 || len(v) > maxNumberLen || !isNumber(v) {
+		return decimal.Decimal{}, msgError("must be a decimal number (string or number)")
+	}
+	d, err := decimal.NewFromString(string(v))
+	if err != nil {
+		return decimal.Decimal{}, msgError("must be a decimal number (string or number)")
+	}
+	if d.IsNegative() || d.GreaterThan(maxPrice) {
+		return decimal.Decimal{}, msgError("must lie in [0, 1000000]")
+	}
+	if !d.Truncate(12).Equal(d) {
+		return decimal.Decimal{}, msgError("must have at most 12 fractional digits")
+	}
+	return d, nil
+}
+
+func price(dst *selector.Bound, v []byte) error {
+	d, err := Price(v)
+	if err != nil {
+		return err
+	}
+	*dst = selector.Bound{Set: true, Value: d}
+	return nil
+}
+
+// isNumber checks the JSON number grammar: -?int(.frac)?([eE][+-]?digits)?
+// with an exponent of at most 4 digits.
+func isNumber(v []byte) bool {
+	i := 0
+	if v[i] == '-' {
+		i++
+	}
+	start := i
+	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+		i++
+	}
+	if i == start || (v[start] == '0' && i-start > 1) {
+		return false
+	}
+	if i < len(v) && v[i] == '.' {
+		i++
+		fs := i
+		for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+			i++
+		}
+		if i == fs {
+			return false
+		}
+	}
+	if i < len(v) && (v[i] == 'e' || v[i] == 'E') {
+		i++
+		if i < len(v) && (v[i] == '+' || v[i] == '-') {
+			i++
+		}
+		es := i
+		for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+			i++
+		}
+		if i == es || i-es > 4 {
+			return false
+		}
+	}
+	return i == len(v)
+}

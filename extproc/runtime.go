@@ -1,0 +1,75 @@
+package extproc
+
+import (
+	"encoding/hex"
+	"fmt"
+
+	"github.com/cpen/router/config"
+	"github.com/cpen/router/selector"
+	"go.uber.org/zap"
+)
+
+// runtime is one immutable catalog version, compiled for the hot path. A
+// request reads it once, at its request headers, and keeps it to the end.
+type runtime struct {
+	cat       *config.Catalog
+	index     *selector.Index
+	keys      map[[32]byte]*config.Key
+	providers map[string]*upstream
+	health    RouteHealth
+	maxBody   int64
+}
+
+// upstream is a provider as the request path needs it.
+type upstream struct {
+	name       string
+	cluster    string
+	pathPrefix string
+	authHeader string
+	authValue  string // scheme and key, ready to send; never logged
+}
+
+// Apply compiles a catalog and swaps it in; it implements config.Receiver.
+// An error leaves the current catalog in place.
+func (s *Server) Apply(c *config.Catalog) error {
+	ix, err := selector.NewIndex(c)
+	if err != nil {
+		return fmt.Errorf("compile routes: %w", err)
+	}
+	rt := &runtime{
+		cat:       c,
+		index:     ix,
+		keys:      make(map[[32]byte]*config.Key, len(c.Keys)),
+		providers: make(map[string]*upstream, len(c.Providers)),
+		health:    s.opts.newHealth(len(ix.Routes())),
+		maxBody:   c.MaxBodyBytes,
+	}
+	for i := range c.Keys {
+		var h [32]byte
+		if _, err := hex.Decode(h[:], []byte(c.Keys[i].SHA256)); err != nil {
+			return fmt.Errorf("key %s: %w", c.Keys[i].ID, err)
+		}
+		rt.keys[h] = &c.Keys[i]
+	}
+	secrets, warnings := config.ResolveSecrets(c, s.opts.getenv, s.opts.readFile)
+	for _, w := range warnings {
+		s.log.Warn("provider key", zap.String("problem", w))
+	}
+	for _, w := range c.Warnings {
+		s.log.Warn("catalog", zap.String("problem", w))
+	}
+	for _, p := range c.Providers {
+		auth := secrets[p.Name]
+		if p.AuthScheme != "" && auth != "" {
+			auth = p.AuthScheme + " " + auth
+		}
+		rt.providers[p.Name] = &upstream{
+			name: p.Name, cluster: p.Cluster, pathPrefix: p.PathPrefix,
+			authHeader: p.AuthHeader, authValue: auth,
+		}
+	}
+	s.rt.Store(rt)
+	s.log.Info("catalog applied", zap.Int("tiers", len(c.Tiers)), zap.Int("routes", len(c.Routes)),
+		zap.Int("providers", len(c.Providers)), zap.Int("keys", len(c.Keys)))
+	return nil
+}

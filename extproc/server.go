@@ -1,0 +1,135 @@
+// Package extproc is the Envoy external-processing server: it authenticates
+// each request, picks a route under the caller's price caps, rewrites what
+// the provider sees and adds route metadata to what the caller gets back.
+package extproc
+
+import (
+	"errors"
+	"io"
+	"os"
+	"sync/atomic"
+	"time"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/cpen/router/selector"
+	"github.com/cpen/router/selector/state"
+)
+
+// PinStore keeps continuity pins per key and alias (api.md §5).
+type PinStore interface {
+	Get(key, alias string, now time.Time) (selector.Pin, bool)
+	Set(key, alias string, p selector.Pin, now time.Time)
+}
+
+// RateLimiter counts admissions in a sliding 60-second window per key.
+type RateLimiter interface {
+	Admit(key string, limit int, now time.Time) state.Admission
+	Peek(key string, limit int, now time.Time) state.Admission
+}
+
+// RouteHealth is the live state of the routes of one catalog version.
+type RouteHealth interface {
+	selector.Health
+	Observe(route int, latency time.Duration, failed bool, now time.Time)
+	AdmitRoute(route, rpmLimit int, now time.Time) bool
+	// Advance moves the view's clock, so ejections end even when no
+	// request reaches the ejected routes.
+	Advance(now time.Time)
+}
+
+type admission = state.Admission
+
+// Option configures a Server.
+type Option func(*options)
+
+type options struct {
+	now       func() time.Time
+	pins      PinStore
+	limiter   RateLimiter
+	newHealth func(routes int) RouteHealth
+	getenv    func(string) string
+	readFile  func(string) ([]byte, error)
+}
+
+// WithClock injects the clock (tests).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithPins sets the continuity pin store.
+func WithPins(p PinStore) Option { return func(o *options) { o.pins = p } }
+
+// WithLimiter sets the per-key RPM limiter.
+func WithLimiter(l RateLimiter) Option { return func(o *options) { o.limiter = l } }
+
+// WithHealth sets how route health is tracked for each catalog version.
+func WithHealth(f func(routes int) RouteHealth) Option { return func(o *options) { o.newHealth = f } }
+
+// WithEnv sets where provider keys are read from (tests).
+func WithEnv(getenv func(string) string, readFile func(string) ([]byte, error)) Option {
+	return func(o *options) { o.getenv, o.readFile = getenv, readFile }
+}
+
+// Server implements Envoy's ExternalProcessor service.
+type Server struct {
+	extprocv3.UnimplementedExternalProcessorServer
+	opts    options
+	log     *zap.Logger
+	rt      atomic.Pointer[runtime]
+	metrics *Metrics
+}
+
+var _ extprocv3.ExternalProcessorServer = (*Server)(nil)
+
+// NewServer builds a server with in-process state unless options say
+// otherwise. It serves nothing until a catalog is applied.
+func NewServer(log *zap.Logger, m *Metrics, opts ...Option) *Server {
+	o := options{
+		now:       time.Now,
+		pins:      state.NewPins(),
+		limiter:   state.NewLimiter(),
+		newHealth: func(n int) RouteHealth { return state.NewHealth(n) },
+		getenv:    os.Getenv,
+		readFile:  os.ReadFile,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return &Server{opts: o, log: log, metrics: m}
+}
+
+// Ready reports whether a catalog is loaded and some tier can route.
+func (s *Server) Ready() bool {
+	rt := s.rt.Load()
+	return rt != nil && rt.canRoute(s.opts.now())
+}
+
+// Process serves one HTTP request's ext_proc stream.
+func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
+	x := exchange{srv: s, log: s.log}
+	defer x.finish()
+	ctx := stream.Context()
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			// Envoy resets the stream after its last expected answer.
+			if errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled {
+				return nil
+			}
+			return status.Errorf(codes.Unknown, "receive: %v", err)
+		}
+		resp, err := x.handle(req)
+		if err != nil {
+			x.log.Error("ext_proc exchange failed", zap.Error(err))
+			return status.Errorf(codes.FailedPrecondition, "%v", err)
+		}
+		if err := stream.Send(resp); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}

@@ -1,0 +1,86 @@
+package selector
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Reason is the free-text explanation of the decision (api.md §6 reason).
+// It is built on demand and allocates; Select does not.
+func (d *Decision) Reason() string {
+	if d.Tier == nil || d.Route == nil {
+		return ""
+	}
+	switch d.ReasonCode {
+	case ReasonCheapestFit, ReasonBalancedFit:
+		return sentence(d.fitClause())
+	case ReasonContinuityNewPin:
+		if d.foreignPin != "" {
+			return fmt.Sprintf("The pinned route %s belongs to another tier; %s, and pinned it.", d.foreignPin, d.fitClause())
+		}
+		return fmt.Sprintf("No continuity pin yet for this key and model; %s, and pinned it.", d.fitClause())
+	case ReasonContinuityPinned:
+		return fmt.Sprintf("Kept the pinned route %s, which still fits the declared cap.", d.Route.ID)
+	case ReasonContinuityRepinned:
+		return fmt.Sprintf("Route %s %s; moved to %s, the closest fitting route.", d.left, d.leaveClause(), d.Route.ID)
+	case ReasonContinuityEscalated:
+		return fmt.Sprintf("Route %s %s; kept it for this request at the higher price, as allow_temporary_high_price permits, and the pin stays.",
+			d.left, d.leaveClause())
+	}
+	return ""
+}
+
+// fitClause describes a cheapest or balanced choice, starting lower-case.
+func (d *Decision) fitClause() string {
+	level := d.Tier.Level
+	switch {
+	case d.cheapest:
+		return fmt.Sprintf("selected the cheapest live %s-tier route inside the declared cap", level)
+	case d.near > 1:
+		return fmt.Sprintf("selected %s, one of %d live %s-tier routes inside the declared cap whose price weighed with error rate and latency is within 2%% of the best",
+			d.Route.ID, d.near, level)
+	}
+	return fmt.Sprintf("selected %s, the live %s-tier route inside the declared cap with the best price weighed with error rate and latency",
+		d.Route.ID, level)
+}
+
+// leaveClause says why the pinned route was not served as usual.
+func (d *Decision) leaveClause() string {
+	switch d.why {
+	case leavePaused:
+		return "is paused"
+	case leaveDown:
+		return "is down"
+	case leaveCapacity:
+		return "is at its provider's rate limit"
+	case leaveGone:
+		return "is no longer in the catalog"
+	case leavePrice:
+		return "no longer fits the declared cap (" + d.boundClause() + ")"
+	}
+	return "could not be kept"
+}
+
+func (d *Decision) boundClause() string {
+	r, limit := d.leftRoute, FormatPrice(d.capValue)
+	if r == nil {
+		return "over " + limit
+	}
+	switch d.bound {
+	case boundInput:
+		return "visible input " + FormatPrice(r.VisibleInput) + " above " + limit
+	case boundOutput:
+		return "visible output " + FormatPrice(r.VisibleOutput) + " above " + limit
+	case boundFloor:
+		return "visible total " + FormatPrice(r.VisibleTotal) + " below the floor " + limit
+	}
+	return "visible total " + FormatPrice(r.VisibleTotal) + " above " + limit
+}
+
+// sentence capitalises an ASCII clause and ends it with a period.
+func sentence(clause string) string {
+	if clause == "" {
+		return ""
+	}
+	return strings.ToUpper(clause[:1]) + clause[1:] + "."
+}

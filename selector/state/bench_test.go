@@ -1,0 +1,59 @@
+package state
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cpen/router/selector"
+)
+
+func TestHotPathsDoNotAllocate(t *testing.T) {
+	l := NewLimiter()
+	p := NewPins()
+	h := NewHealth(4)
+	p.Set("key_demo", "cpen/middle", selector.Pin{RouteID: "r"}, t0)
+	for i := range 10 {
+		l.Admit("key_demo", 1000, at(time.Duration(i)))
+		h.AdmitRoute(1, 1000, at(time.Duration(i)))
+	}
+	allocs := testing.AllocsPerRun(200, func() {
+		l.Peek("key_demo", 1000, t0)
+		l.Admit("key_demo", 1000, at(time.Millisecond)) // denied once full: no growth
+		p.Get("key_demo", "cpen/middle", t0)
+		h.Route(1)
+		h.Observe(1, time.Millisecond, false, t0)
+	})
+	if allocs != 0 {
+		t.Errorf("allocs = %v, want 0", allocs)
+	}
+}
+
+func BenchmarkLimiterAdmit(b *testing.B) {
+	l := NewLimiter()
+	keys := make([]string, 1024)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("key_%d", i)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		l.Admit(keys[i%len(keys)], 600, at(time.Duration(i)*time.Microsecond))
+	}
+}
+
+func BenchmarkPinsGet(b *testing.B) {
+	p := NewPins()
+	p.Set("key_demo", "cpen/middle", selector.Pin{RouteID: "r"}, t0)
+	b.ReportAllocs()
+	for b.Loop() {
+		p.Get("key_demo", "cpen/middle", t0)
+	}
+}
+
+func BenchmarkHealthRoute(b *testing.B) {
+	h := NewHealth(16)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		h.Route(i & 15)
+	}
+}

@@ -1,0 +1,173 @@
+package state
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cpen/router/selector"
+)
+
+// Route health policy.
+const (
+	// EjectAfter consecutive failures eject a route...
+	EjectAfter = 5
+	// ...for EjectFor.
+	EjectFor = 30 * time.Second
+	// ewmaWeight is the weight of the newest outcome in the error rate and
+	// latency averages.
+	ewmaWeight = 0.2
+)
+
+// Health tracks live route state for one catalog version, indexed by
+// selector.Route.Index: an EWMA error rate and latency, ejection after
+// consecutive failures, and each route's provider RPM window. Writers take a
+// per-route lock; Route reads atomics only.
+//
+// Health has no clock of its own. Ejection and capacity expire against the
+// latest time it was given by Observe, AdmitRoute or Advance; callers that
+// select without writing first should call Advance(now), or read through
+// At(now).
+type Health struct {
+	routes []routeState
+	now    atomic.Int64 // latest time seen, Unix nanoseconds
+}
+
+type routeState struct {
+	downUntil atomic.Int64  // Unix nanoseconds; ejected while now < downUntil
+	fullUntil atomic.Int64  // Unix nanoseconds; at capacity while now < fullUntil
+	errRate   atomic.Uint64 // float64 bits
+	latency   atomic.Uint64 // float64 bits, seconds
+
+	mu          sync.Mutex // guards the fields below and the writes above
+	consecutive int
+	sampled     bool // latency has a first sample
+	rpm         window
+}
+
+// NewHealth returns healthy state for n routes.
+func NewHealth(n int) *Health {
+	return &Health{routes: make([]routeState, max(n, 0))}
+}
+
+var (
+	_ selector.Health = (*Health)(nil)
+	_ selector.Health = View{}
+)
+
+// Len is the number of routes tracked.
+func (h *Health) Len() int { return len(h.routes) }
+
+// Advance moves Health's notion of now forward (never back).
+func (h *Health) Advance(now time.Time) {
+	t := now.UnixNano()
+	for {
+		cur := h.now.Load()
+		if t <= cur || h.now.CompareAndSwap(cur, t) {
+			return
+		}
+	}
+}
+
+// Route reports a route's state at the latest time Health was given.
+// Indexes outside [0, Len) report a healthy route.
+func (h *Health) Route(index int) selector.RouteHealth {
+	return h.at(index, h.now.Load())
+}
+
+// At returns a read-only view of h at an explicit time. Storing a View in a
+// selector.Health interface allocates once; on the per-request hot path
+// prefer Advance(now) and pass h itself.
+func (h *Health) At(now time.Time) View { return View{h: h, now: now.UnixNano()} }
+
+// View is Health read at a fixed time.
+type View struct {
+	h   *Health
+	now int64
+}
+
+// Route reports a route's state at the view's time.
+func (v View) Route(index int) selector.RouteHealth { return v.h.at(index, v.now) }
+
+func (h *Health) at(index int, now int64) selector.RouteHealth {
+	if index < 0 || index >= len(h.routes) {
+		return selector.RouteHealth{}
+	}
+	r := &h.routes[index]
+	return selector.RouteHealth{
+		Down:           now < r.downUntil.Load(),
+		AtCapacity:     now < r.fullUntil.Load(),
+		ErrorRate:      math.Float64frombits(r.errRate.Load()),
+		LatencySeconds: math.Float64frombits(r.latency.Load()),
+	}
+}
+
+// Observe records one outcome of a request served by a route. A failure
+// counts towards ejection and the error rate; a success resets the
+// consecutive failures and feeds the latency average too (a failure's
+// latency says little about the route's speed).
+func (h *Health) Observe(index int, latency time.Duration, failed bool, now time.Time) {
+	h.Advance(now)
+	if index < 0 || index >= len(h.routes) {
+		return
+	}
+	r := &h.routes[index]
+	t := now.UnixNano()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	outcome := 0.0
+	if failed {
+		outcome = 1
+	}
+	r.errRate.Store(math.Float64bits(ewma(math.Float64frombits(r.errRate.Load()), outcome)))
+	if !failed {
+		r.consecutive = 0
+		sec := max(latency.Seconds(), 0)
+		if r.sampled {
+			sec = ewma(math.Float64frombits(r.latency.Load()), sec)
+		}
+		r.sampled = true
+		r.latency.Store(math.Float64bits(sec))
+		return
+	}
+	r.consecutive++
+	if r.consecutive >= EjectAfter {
+		r.consecutive = 0
+		r.downUntil.Store(t + int64(EjectFor))
+	}
+}
+
+func ewma(avg, sample float64) float64 { return avg + ewmaWeight*(sample-avg) }
+
+// AdmitRoute takes a slot in the route's provider RPM window when fewer than
+// rpmLimit admissions are in it, and reports whether it did. rpmLimit 0 (or
+// less) is unlimited. Once the window is full the route reads AtCapacity
+// until its oldest admission leaves. Indexes outside [0, Len) are admitted.
+func (h *Health) AdmitRoute(index, rpmLimit int, now time.Time) bool {
+	h.Advance(now)
+	if index < 0 || index >= len(h.routes) {
+		return true
+	}
+	r := &h.routes[index]
+	if rpmLimit <= 0 {
+		r.fullUntil.Store(0)
+		return true
+	}
+	limit := clampLimit(rpmLimit)
+	t := now.UnixNano()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rpm.evict(t)
+	r.rpm.trim(limit)
+	admitted := r.rpm.n < limit
+	if admitted {
+		r.rpm.push(t, limit)
+	}
+	if r.rpm.n >= limit {
+		r.fullUntil.Store(r.rpm.oldest() + int64(Window))
+	} else {
+		r.fullUntil.Store(0)
+	}
+	return admitted
+}

@@ -1,0 +1,215 @@
+package state
+
+import (
+	"errors"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/cpen/router/config"
+	"github.com/cpen/router/selector"
+)
+
+func TestHealthEjectionAndRecovery(t *testing.T) {
+	type obs struct {
+		at     time.Duration
+		failed bool
+	}
+	tests := []struct {
+		name     string
+		outcomes []obs
+		readAt   time.Duration
+		wantDown bool
+	}{
+		{name: "four failures keep the route", outcomes: []obs{{0, true}, {1, true}, {2, true}, {3, true}}, readAt: 4, wantDown: false},
+		{name: "five consecutive failures eject", outcomes: []obs{{0, true}, {1, true}, {2, true}, {3, true}, {4, true}}, readAt: 5, wantDown: true},
+		{name: "still down just before 30s", outcomes: []obs{{0, true}, {1, true}, {2, true}, {3, true}, {4, true}}, readAt: 4 + EjectFor - 1, wantDown: true},
+		{name: "back after 30s", outcomes: []obs{{0, true}, {1, true}, {2, true}, {3, true}, {4, true}}, readAt: 4 + EjectFor, wantDown: false},
+		{name: "a success resets the count", outcomes: []obs{{0, true}, {1, true}, {2, true}, {3, true}, {4, false}, {5, true}, {6, true}, {7, true}, {8, true}}, readAt: 9, wantDown: false},
+		{name: "counting restarts after an ejection", outcomes: []obs{{0, true}, {1, true}, {2, true}, {3, true}, {4, true}, {EjectFor + 5, true}}, readAt: EjectFor + 6, wantDown: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := NewHealth(2)
+			for _, o := range tt.outcomes {
+				h.Observe(1, 100*time.Millisecond, o.failed, at(o.at))
+			}
+			if got := h.At(at(tt.readAt)).Route(1).Down; got != tt.wantDown {
+				t.Errorf("At(...).Down = %v, want %v", got, tt.wantDown)
+			}
+			h.Advance(at(tt.readAt))
+			if got := h.Route(1).Down; got != tt.wantDown {
+				t.Errorf("Advance, Route.Down = %v, want %v", got, tt.wantDown)
+			}
+			if h.Route(0) != (selector.RouteHealth{}) {
+				t.Errorf("other route touched: %+v", h.Route(0))
+			}
+		})
+	}
+}
+
+func TestHealthAverages(t *testing.T) {
+	h := NewHealth(1)
+	steps := []struct {
+		latency  time.Duration
+		failed   bool
+		wantErr  float64
+		wantLatS float64
+	}{
+		{latency: time.Second, wantErr: 0, wantLatS: 1},                       // first sample sets latency
+		{latency: 2 * time.Second, wantErr: 0, wantLatS: 1.2},                 // 1 + 0.2·(2−1)
+		{latency: 9 * time.Second, failed: true, wantErr: 0.2, wantLatS: 1.2}, // failures leave latency alone
+		{latency: 1200 * time.Millisecond, wantErr: 0.16, wantLatS: 1.2},
+	}
+	for i, s := range steps {
+		h.Observe(0, s.latency, s.failed, at(time.Duration(i)*time.Second))
+		got := h.Route(0)
+		if math.Abs(got.ErrorRate-s.wantErr) > 1e-12 || math.Abs(got.LatencySeconds-s.wantLatS) > 1e-12 {
+			t.Errorf("step %d: error rate %v latency %v, want %v %v", i, got.ErrorRate, got.LatencySeconds, s.wantErr, s.wantLatS)
+		}
+	}
+}
+
+func TestHealthRouteCapacity(t *testing.T) {
+	h := NewHealth(1)
+	steps := []struct {
+		at       time.Duration
+		limit    int
+		want     bool
+		wantFull bool
+	}{
+		{at: 0, limit: 2, want: true, wantFull: false},
+		{at: 10 * time.Second, limit: 2, want: true, wantFull: true},
+		{at: 20 * time.Second, limit: 2, want: false, wantFull: true},
+		{at: 60 * time.Second, limit: 2, want: true, wantFull: true},  // the first left; full again
+		{at: 75 * time.Second, limit: 0, want: true, wantFull: false}, // unlimited
+	}
+	for i, s := range steps {
+		if got := h.AdmitRoute(0, s.limit, at(s.at)); got != s.want {
+			t.Fatalf("step %d: AdmitRoute = %v, want %v", i, got, s.want)
+		}
+		if got := h.Route(0).AtCapacity; got != s.wantFull {
+			t.Fatalf("step %d: AtCapacity = %v, want %v", i, got, s.wantFull)
+		}
+	}
+	// Capacity frees when the oldest admission leaves, without a write.
+	h2 := NewHealth(1)
+	h2.AdmitRoute(0, 1, t0)
+	if !h2.At(at(59*time.Second)).Route(0).AtCapacity || h2.At(at(60*time.Second)).Route(0).AtCapacity {
+		t.Error("capacity does not free after the window")
+	}
+}
+
+func TestHealthOutOfRange(t *testing.T) {
+	h := NewHealth(1)
+	h.Observe(5, time.Second, true, t0)
+	h.Observe(-1, time.Second, true, t0)
+	if !h.AdmitRoute(7, 1, t0) || h.Route(7) != (selector.RouteHealth{}) || h.Route(-1) != (selector.RouteHealth{}) {
+		t.Error("out-of-range index is not a healthy, untracked route")
+	}
+	if NewHealth(-3).Len() != 0 {
+		t.Error("negative size")
+	}
+}
+
+func TestHealthClockNeverGoesBack(t *testing.T) {
+	h := NewHealth(1)
+	for i := range EjectAfter {
+		h.Observe(0, 0, true, at(time.Duration(i)))
+	}
+	h.Advance(at(-time.Hour))
+	if !h.Route(0).Down {
+		t.Error("Advance to an earlier time moved the clock back")
+	}
+}
+
+// TestSelectWithHealth runs the selector over this state, concurrently
+// with writers, and proves the read path allocates nothing.
+func TestSelectWithHealth(t *testing.T) {
+	d := decimal.RequireFromString
+	cat := &config.Catalog{
+		FeeRate: d("0"), InputShare: d("0.3"), USDRates: map[string]decimal.Decimal{"USD": d("1")},
+		Tiers: []config.Tier{{Alias: "cpen/middle", Level: "middle", MinTotal: d("0.05"), MaxTotal: d("0.35"), Status: config.TierAvailable}},
+		Routes: []config.Route{
+			{ID: "a", Tier: "middle", ModelFamily: "f", InputPer1M: d("0.04"), OutputPer1M: d("0.24"), Status: config.RouteLive, RPMLimit: 1},
+			{ID: "b", Tier: "middle", ModelFamily: "f", InputPer1M: d("0.06"), OutputPer1M: d("0.26"), Status: config.RouteLive},
+		},
+	}
+	ix, err := selector.NewIndex(cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHealth(ix.NumRoutes())
+	a, _ := ix.RouteByID("a")
+	req := &selector.Request{Alias: "cpen/middle", Strategy: selector.StrategyCheapest}
+	var dec selector.Decision
+
+	if err := ix.Select(req, h, &dec); err != nil || dec.Route.ID != "a" {
+		t.Fatalf("healthy: %v", err)
+	}
+	h.AdmitRoute(a.Index, a.RPMLimit, t0) // a is now at its provider limit
+	if err := ix.Select(req, h, &dec); err != nil || dec.Route.ID != "b" {
+		t.Fatalf("a at capacity: %v", err)
+	}
+	if err := ix.Select(req, h.At(at(time.Minute)), &dec); err != nil || dec.Route.ID != "a" {
+		t.Fatalf("a after its window: %v", err)
+	}
+	for i := range EjectAfter {
+		h.Observe(a.Index, time.Second, true, at(time.Minute+time.Duration(i)))
+	}
+	if err := ix.Select(req, h.At(at(time.Minute+time.Second)), &dec); err != nil || dec.Route.ID != "b" {
+		t.Fatalf("a ejected: %v", err)
+	}
+	b, _ := ix.RouteByID("b")
+	for i := range EjectAfter {
+		h.Observe(b.Index, time.Second, true, at(time.Minute+time.Second+time.Duration(i)))
+	}
+	if err := ix.Select(req, h.At(at(time.Minute+2*time.Second)), &dec); !errors.Is(err, selector.ErrTierUnavailable) {
+		t.Fatalf("all ejected: %v", err)
+	}
+	// Through the latest time Health has seen (the last Observe).
+	if err := ix.Select(req, h, &dec); !errors.Is(err, selector.ErrTierUnavailable) {
+		t.Fatalf("all ejected: %v", err)
+	}
+
+	h.Advance(at(time.Hour))
+	// A View converted to selector.Health once (the conversion itself
+	// allocates, as for any two-word value stored in an interface).
+	var view selector.Health = h.At(at(time.Hour))
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := ix.Select(req, view, &dec); err != nil {
+			t.Fatal(err)
+		}
+		if err := ix.Select(req, h, &dec); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Select over state.Health allocates %v", allocs)
+	}
+
+	tier, _ := ix.Tier("cpen/middle")
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 500 {
+				now := at(time.Hour + time.Duration(i)*time.Millisecond)
+				switch g {
+				case 0:
+					h.Observe(i%2, time.Duration(i)*time.Millisecond, i%3 == 0, now)
+				case 1:
+					h.AdmitRoute(i%2, 10, now)
+				default:
+					var d selector.Decision
+					_ = ix.Select(req, h.At(now), &d)
+					_ = ix.LiveCount(tier, h)
+					_, _ = tier.CheapestLive(h.At(now))
+				}
+			}
+		})
+	}
+	wg.Wait()
+}

@@ -1,0 +1,128 @@
+package state
+
+import (
+	"sync"
+	"time"
+)
+
+// Admission is the answer of a rate limiter for one key.
+type Admission struct {
+	Allowed bool
+	Limit   int // the limit applied
+	// Remaining is how many more admissions the window allows after this
+	// request (Peek takes none, so after Peek it is the free slots now).
+	Remaining int
+	// Reset is how long until the oldest admission in the window leaves it;
+	// 0 when the window is empty.
+	Reset time.Duration
+	// RetryAfter, when denied, is how long until an admission is possible
+	// again: at least one second.
+	RetryAfter time.Duration
+}
+
+// Limiter counts admissions per key in a sliding 60-second window
+// (api.md §7). Each key keeps a ring of at most limit admission times, in
+// independently locked shards; idle keys are dropped.
+type Limiter struct {
+	shards [numShards]limiterShard
+}
+
+type limiterShard struct {
+	mu sync.Mutex
+	m  map[string]*window
+}
+
+// NewLimiter returns an empty limiter.
+func NewLimiter() *Limiter {
+	l := &Limiter{}
+	for i := range l.shards {
+		l.shards[i].m = make(map[string]*window)
+	}
+	return l
+}
+
+// Admit takes a slot for key when fewer than limit admissions are in the
+// window. A limit of 0 or less means unlimited: always allowed, nothing
+// recorded. Limits above 1,000,000 count as 1,000,000.
+func (l *Limiter) Admit(key string, limit int, now time.Time) Admission {
+	return l.check(key, limit, now, true)
+}
+
+// Peek answers like Admit would about the window as it stands, without
+// taking a slot.
+func (l *Limiter) Peek(key string, limit int, now time.Time) Admission {
+	return l.check(key, limit, now, false)
+}
+
+func (l *Limiter) check(key string, limit int, now time.Time, take bool) Admission {
+	if limit <= 0 {
+		return Admission{Allowed: true}
+	}
+	limit = clampLimit(limit)
+	t := now.UnixNano()
+	s := &l.shards[shardOf(key)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.m[key]
+	if w != nil {
+		w.evict(t)
+		w.trim(limit)
+	}
+	if take {
+		s.sweep(t, key)
+	}
+	n := 0
+	if w != nil {
+		n = w.n
+	}
+	if n >= limit {
+		reset := w.untilOldestLeaves(t)
+		return Admission{Limit: limit, Reset: reset, RetryAfter: max(reset, time.Second)}
+	}
+	if !take {
+		if w != nil && w.n == 0 {
+			delete(s.m, key)
+		}
+		a := Admission{Allowed: true, Limit: limit, Remaining: limit - n}
+		if w != nil {
+			a.Reset = w.untilOldestLeaves(t)
+		}
+		return a
+	}
+	if w == nil {
+		w = &window{}
+		s.m[key] = w
+	}
+	w.push(t, limit)
+	return Admission{Allowed: true, Limit: limit, Remaining: limit - w.n, Reset: w.untilOldestLeaves(t)}
+}
+
+// sweep drops a few idle keys of the shard, other than skip.
+func (s *limiterShard) sweep(now int64, skip string) {
+	seen := 0
+	for k, w := range s.m {
+		if seen == sweepBudget {
+			return
+		}
+		seen++
+		if k == skip {
+			continue
+		}
+		w.evict(now)
+		if w.n == 0 {
+			delete(s.m, k)
+		}
+	}
+}
+
+// Len counts keys with a window in memory.
+func (l *Limiter) Len() int {
+	n := 0
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.Lock()
+		n += len(s.m)
+		s.mu.Unlock()
+	}
+	return n
+}
