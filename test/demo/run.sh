@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# make demo: the sidecar on the demo catalog, the mock provider on :18080,
+# and Envoy on envoy/envoy.yaml listening on :10000. Without an envoy binary
+# on PATH, the Go stand-in for Envoy listens there instead.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+bin/mock-provider --listen 127.0.0.1:18080 --name demo &
+pids+=($!)
+bin/cpen-extproc --catalog test/demo/catalog.yaml --grpc-addr 127.0.0.1:50051 --admin-addr 127.0.0.1:9901 &
+pids+=($!)
+if command -v envoy >/dev/null 2>&1; then
+  echo "demo: starting the real Envoy on envoy/envoy.yaml (:10000)"
+  envoy -c envoy/envoy.yaml --log-level warn &
+else
+  echo "demo: no envoy binary on PATH; the Go stand-in for Envoy (test/cmd/envoy-standin) listens on :10000 instead"
+  bin/envoy-standin --listen 127.0.0.1:10000 --extproc 127.0.0.1:50051 \
+    --cluster mock_provider=http://127.0.0.1:18080 &
+fi
+pids+=($!)
+echo "demo: try the README's curl against http://localhost:10000 (Ctrl-C stops everything)"
+wait -n "${pids[@]}"

@@ -1,0 +1,247 @@
+// Package e2e runs the real cpen-extproc binary behind the Envoy stand-in,
+// with two mock providers, and talks to it with the official OpenAI SDK.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/cpen/router/test/mockprovider"
+	"github.com/cpen/router/test/standin"
+)
+
+// Provider keys the sidecar reads from its environment; the mocks must see
+// exactly these, and the client's key never.
+const (
+	provAKey = "sk-e2e-provider-a"
+	provBKey = "sk-e2e-provider-b"
+)
+
+var binPath string
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	// make test builds bin/cpen-extproc and names it in CPEN_BIN; a bare
+	// go test builds its own.
+	binPath = os.Getenv("CPEN_BIN")
+	if binPath == "" {
+		dir, err := os.MkdirTemp("", "cpen-e2e-bin")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		binPath = filepath.Join(dir, "cpen-extproc")
+		cmd := exec.Command("go", "build", "-o", binPath, "github.com/cpen/router/extproc/cmd/cpen-extproc")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build cpen-extproc:", err)
+			return 1
+		}
+	}
+	if _, err := os.Stat(binPath); err != nil {
+		fmt.Fprintln(os.Stderr, "cpen-extproc binary:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// stack is one running system: sidecar process, stand-in, two providers.
+type stack struct {
+	t           *testing.T
+	catalogPath string
+	cmd         *exec.Cmd
+	logs        *logBuffer
+	provA       *mockprovider.Provider
+	provB       *mockprovider.Provider
+	proxy       *standin.Proxy
+	url         string // the stand-in's base URL
+	adminURL    string
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	s := &stack{t: t, logs: &logBuffer{}, provA: mockprovider.New("a"), provB: mockprovider.New("b")}
+	srvA, srvB := httptest.NewServer(s.provA), httptest.NewServer(s.provB)
+	t.Cleanup(srvA.Close)
+	t.Cleanup(srvB.Close)
+
+	cat, err := os.ReadFile("testdata/catalog.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.catalogPath = filepath.Join(t.TempDir(), "catalog.yaml")
+	if err := os.WriteFile(s.catalogPath, cat, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	grpcAddr, adminAddr := freeAddr(t), freeAddr(t)
+	s.adminURL = "http://" + adminAddr
+	s.cmd = exec.Command(binPath, "--catalog", s.catalogPath, "--grpc-addr", grpcAddr,
+		"--admin-addr", adminAddr, "--log-level", "debug", "--catalog-poll", "1h")
+	s.cmd.Env = append(os.Environ(), "E2E_PROV_A_KEY="+provAKey, "E2E_PROV_B_KEY="+provBKey)
+	stderr, err := s.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logsDone := make(chan struct{})
+	go func() { defer close(logsDone); s.logs.readFrom(stderr) }()
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		waited := make(chan error, 1)
+		go func() { waited <- s.cmd.Wait() }()
+		select {
+		case err := <-waited:
+			if err != nil {
+				t.Errorf("cpen-extproc exited with %v on SIGTERM", err)
+			}
+		case <-time.After(20 * time.Second):
+			_ = s.cmd.Process.Kill()
+			t.Error("cpen-extproc did not stop on SIGTERM")
+			<-waited
+		}
+		<-logsDone
+		if t.Failed() {
+			t.Logf("cpen-extproc log:\n%s", s.logs.String())
+		}
+	})
+	s.waitReady()
+
+	// The same settings as envoy/envoy.yaml.
+	s.proxy, err = standin.New(standin.ProjectConfig(grpcAddr, map[string]string{"mock_a": srvA.URL, "mock_b": srvB.URL}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(s.proxy)
+	t.Cleanup(func() { front.Close(); _ = s.proxy.Close() })
+	s.url = front.URL
+	return s
+}
+
+func (s *stack) waitReady() {
+	s.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(s.adminURL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.t.Fatalf("cpen-extproc not ready; log:\n%s", s.logs.String())
+}
+
+// client is an OpenAI SDK client pointed at the stand-in.
+func (s *stack) client(key string) openai.Client {
+	return openai.NewClient(option.WithBaseURL(s.url+"/v1/"), option.WithAPIKey(key), option.WithMaxRetries(0))
+}
+
+// reloadCatalog rewrites the catalog file, sends SIGHUP and waits until the
+// sidecar logs the reload.
+func (s *stack) reloadCatalog(edit func(string) string) {
+	s.t.Helper()
+	b, err := os.ReadFile(s.catalogPath)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	next := edit(string(b))
+	if next == string(b) {
+		s.t.Fatal("reloadCatalog: the edit changed nothing")
+	}
+	if err := os.WriteFile(s.catalogPath, []byte(next), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	before := s.logs.count(`"msg":"catalog reloaded"`)
+	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		s.t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.logs.count(`"msg":"catalog reloaded"`) == before {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("no reload logged; log:\n%s", s.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// logBuffer keeps the sidecar's stderr for assertions.
+type logBuffer struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logBuffer) readFrom(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		l.mu.Lock()
+		l.lines = append(l.lines, sc.Text())
+		l.mu.Unlock()
+	}
+}
+
+func (l *logBuffer) count(substr string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, ln := range l.lines {
+		if strings.Contains(ln, substr) {
+			n++
+		}
+	}
+	return n
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+func mockReply(status int, body string, headerKV ...string) mockprovider.Reply {
+	h := http.Header{"Content-Type": {"application/json"}}
+	for i := 0; i+1 < len(headerKV); i += 2 {
+		h.Set(headerKV[i], headerKV[i+1])
+	}
+	return mockprovider.Reply{Status: status, Header: h, Body: []byte(body)}
+}
