@@ -43,17 +43,17 @@ func BenchmarkExchange(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				x := exchange{srv: s, log: s.log}
+				x := s.newExchange()
 				for _, m := range msgs {
 					if _, err := x.handle(m); err != nil {
 						b.Fatal(err)
 					}
 				}
-				x.finish()
 				if x.chat.decision.Route == nil {
 					b.Fatal("no route")
 				}
 				x.chat.key.RPMLimit = 1 << 30 // keep the benchmark under the key's limit
+				s.release(x)
 			}
 		})
 	}
@@ -65,8 +65,8 @@ func BenchmarkRequestRewrite(b *testing.B) {
 		b.Run(sizeName(n), func(b *testing.B) {
 			s, _ := newTestServer(b, "testdata/catalog.yaml")
 			x := exchange{srv: s, log: s.log, rt: s.rt.Load(), path: "/v1/chat/completions"}
-			cb, err := parseChatBody(body)
-			if err != nil {
+			var cb chatBody
+			if err := parseChatBody(body, &cb); err != nil {
 				b.Fatal(err)
 			}
 			x.chat.decision.Route, _ = x.rt.index.RouteByID("route_mid_01")
@@ -75,8 +75,9 @@ func BenchmarkRequestRewrite(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				cb, _ = parseChatBody(body)
-				_ = x.dispatch(body, cb)
+				cb = chatBody{}
+				_ = parseChatBody(body, &cb)
+				_ = x.dispatch(body, &cb)
 			}
 		})
 	}
@@ -123,12 +124,13 @@ func FuzzParseRequestBody(f *testing.F) {
 	f.Add([]byte(`{"mod\u0065l":"x","model":"y"}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		cb, err := parseChatBody(body)
-		if err == nil && cb.routing != nil {
+		var cb chatBody
+		err := parseChatBody(body, &cb)
+		if err == nil && cb.hasRouting {
 			_, err = routing.Parse(cb.routing.Value(body))
 		}
 		if err == nil {
-			if cb.model == nil {
+			if cb.model.ValEnd == 0 {
 				t.Fatal("accepted without a model")
 			}
 			return

@@ -1,6 +1,7 @@
 package extproc
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -35,6 +36,7 @@ type chatState struct {
 	stream    bool
 	rewrite   bool   // the response body is JSON or SSE we may edit
 	routeJSON []byte // the cpen_route object, built once per request
+	aliasJSON []byte // the alias as a JSON string
 	settled   bool
 }
 
@@ -45,83 +47,83 @@ func (chat) requestHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.Pr
 	if x.rt == nil {
 		return nil, errNotReady
 	}
-	key, ok := x.rt.authenticate(headerValue(h.GetHeaders(), "authorization"))
+	key, ok := x.rt.authenticate(headerBytes(h.GetHeaders(), "authorization"))
 	if !ok {
 		return nil, errUnauthorized
 	}
-	if headerValue(h.GetHeaders(), ":method") != "POST" {
+	if string(headerBytes(h.GetHeaders(), ":method")) != "POST" {
 		return nil, errMethod
 	}
 	if h.GetEndOfStream() {
 		return nil, errEmptyBody
 	}
 	x.chat.key = key
-	x.log = x.log.With(zap.String("key_id", key.ID))
-	return continueRequestHeaders(nil), nil
+	return x.rp.requestHeaders(nil), nil
 }
 
 // authenticate finds the key for an Authorization header value. Only the
 // hash is compared; the key itself is never kept or logged.
-func (rt *runtime) authenticate(auth string) (*config.Key, bool) {
+func (rt *runtime) authenticate(auth []byte) (*config.Key, bool) {
 	const bearer = "bearer "
-	if len(auth) <= len(bearer) || !strings.EqualFold(auth[:len(bearer)], bearer) {
+	if len(auth) <= len(bearer) || !bytes.EqualFold(auth[:len(bearer)], []byte(bearer)) {
 		return nil, false
 	}
-	secret := strings.TrimSpace(auth[len(bearer):])
-	if !strings.HasPrefix(secret, keyPrefix) || len(secret) > 256 {
+	secret := bytes.TrimSpace(auth[len(bearer):])
+	if !bytes.HasPrefix(secret, []byte(keyPrefix)) || len(secret) > 256 {
 		return nil, false
 	}
-	k, ok := rt.keys[sha256.Sum256([]byte(secret))]
+	k, ok := rt.keys[sha256.Sum256(secret)]
 	return k, ok
 }
 
 // chatBody is what the request path reads from the top level of the body.
 type chatBody struct {
-	model, routing, stream *jsonbody.Member
-	members                []jsonbody.Member
-	modelName              string
+	model, routing, stream jsonbody.Member
+	hasRouting, hasStream  bool
+	alias                  []byte // the model value, unquoted
 }
 
-func parseChatBody(body []byte) (*chatBody, error) {
+func parseChatBody(body []byte, cb *chatBody) error {
 	if err := jsonbody.Validate(body); err != nil {
-		return nil, err
+		return err
 	}
-	cb := &chatBody{members: make([]jsonbody.Member, 0, 8)}
-	var err error
-	jsonbody.ForEach(body, func(m *jsonbody.Member) bool {
-		var slot **jsonbody.Member
-		switch k := m.KeyString(); k {
-		case "model":
-			slot = &cb.model
-		case "routing":
-			slot = &cb.routing
-		case "stream":
-			slot = &cb.stream
+	hasModel := false
+	for it := jsonbody.Members(body); it.Next(); {
+		m := &it.M
+		var slot *jsonbody.Member
+		var seen *bool
+		switch {
+		case m.KeyIs("model"):
+			slot, seen = &cb.model, &hasModel
+		case m.KeyIs("routing"):
+			slot, seen = &cb.routing, &cb.hasRouting
+		case m.KeyIs("stream"):
+			slot, seen = &cb.stream, &cb.hasStream
 		default:
-			return true
+			continue
 		}
-		if *slot != nil {
-			err = &routing.FieldError{Field: m.KeyString(), Msg: "appears twice"}
-			return false
+		if *seen {
+			return &routing.FieldError{Field: m.KeyString(), Msg: "appears twice"}
 		}
-		cb.members = append(cb.members, *m)
-		*slot = &cb.members[len(cb.members)-1]
-		return true
-	})
-	if err != nil {
-		return nil, err
+		*slot, *seen = *m, true
 	}
-	if cb.model == nil {
-		return nil, errModelMissing
+	if !hasModel {
+		return errModelMissing
 	}
 	raw := cb.model.Value(body)
 	if raw[0] != '"' {
-		return nil, errModelNotString
+		return errModelNotString
 	}
-	if err := json.Unmarshal(raw, &cb.modelName); err != nil {
-		return nil, errModelNotString
+	if bytes.IndexByte(raw, '\\') < 0 {
+		cb.alias = raw[1 : len(raw)-1]
+		return nil
 	}
-	return cb, nil
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return errModelNotString
+	}
+	cb.alias = []byte(s)
+	return nil
 }
 
 func (chat) requestBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
@@ -132,26 +134,34 @@ func (chat) requestBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.Processi
 	if len(body) == 0 {
 		return nil, errEmptyBody
 	}
-	cb, err := parseChatBody(body)
-	if err != nil {
+	var cb chatBody
+	if err := parseChatBody(body, &cb); err != nil {
 		return nil, err
 	}
 	c := &x.chat
-	if cb.routing != nil {
+	if cb.hasRouting {
+		var err error
 		if c.block, err = routing.Parse(cb.routing.Value(body)); err != nil {
 			return nil, err
 		}
 	}
-	c.stream = cb.stream != nil && string(cb.stream.Value(body)) == "true"
-	if err := x.decide(cb.modelName); err != nil {
+	c.stream = cb.hasStream && string(cb.stream.Value(body)) == "true"
+	if err := x.decide(cb.alias); err != nil {
 		return nil, err
 	}
-	return x.dispatch(body, cb), nil
+	return x.dispatch(body, &cb), nil
 }
 
 // decide selects a route and takes an RPM slot, in the error order of
 // api.md §7: 400 (unknown alias), 503, 429, 402.
-func (x *exchange) decide(alias string) error {
+func (x *exchange) decide(aliasBytes []byte) error {
+	// The catalog's own string serves as the alias: no copy of the body's.
+	alias := ""
+	if t, ok := x.rt.index.TierBytes(aliasBytes); ok {
+		alias = t.Alias
+	} else {
+		alias = string(aliasBytes)
+	}
 	c := &x.chat
 	now := x.srv.opts.now()
 	c.start = now
@@ -195,7 +205,11 @@ func (x *exchange) decide(alias string) error {
 	c.upstream = x.rt.providers[route.ProviderName]
 	c.decided = true
 	c.routeJSON = x.appendRouteJSON(make([]byte, 0, 512), "chat")
-	x.log.Debug("route selected", zap.String("route_id", route.ID), zap.String("reason_code", c.decision.ReasonCode))
+	c.aliasJSON = appendJSONString(nil, c.decision.Tier.Alias)
+	if ce := x.log.Check(zap.DebugLevel, "route selected"); ce != nil {
+		ce.Write(zap.ByteString("request_id", x.requestID), zap.String("key_id", c.key.ID),
+			zap.String("route_id", route.ID), zap.String("reason_code", c.decision.ReasonCode))
+	}
 	return nil
 }
 
@@ -209,13 +223,13 @@ func (x *exchange) rateLimited(a admission) error {
 // cluster header with a route-cache clear, the provider's path and key, and
 // the body with the upstream model and without routing.
 func (x *exchange) dispatch(body []byte, cb *chatBody) *extprocv3.ProcessingResponse {
-	c := &x.chat
-	route := c.decision.Route
+	cs := &x.chat
+	route := cs.decision.Route
 	model := appendJSONString(make([]byte, 0, len(route.Model)+2), route.Model)
-	edits := [2]jsonbody.Edit{jsonbody.ReplaceValue(cb.model, model)}
+	edits := [2]jsonbody.Edit{jsonbody.ReplaceValue(&cb.model, model)}
 	n := 1
-	if cb.routing != nil {
-		edits[1] = jsonbody.RemoveMember(body, cb.routing)
+	if cb.hasRouting {
+		edits[1] = jsonbody.RemoveMember(body, &cb.routing)
 		n = 2
 		if edits[1].Start < edits[0].Start {
 			edits[0], edits[1] = edits[1], edits[0]
@@ -223,20 +237,19 @@ func (x *exchange) dispatch(body []byte, cb *chatBody) *extprocv3.ProcessingResp
 	}
 	newBody := jsonbody.Apply(nil, body, edits[:n]...)
 
-	var mu mutation
+	mu := x.rp.mutation(phReqBody)
 	mu.remove("authorization")   // the client's cpen_live key never reaches a provider
 	mu.remove("accept-encoding") // bodies come back plain, so they can be edited
-	mu.set("x-cpen-upstream-cluster", c.upstream.cluster)
-	mu.set(":path", c.upstream.pathPrefix+strings.TrimPrefix(x.path, "/v1"))
-	if c.upstream.authValue != "" {
-		mu.set(c.upstream.authHeader, c.upstream.authValue)
+	mu.set("x-cpen-upstream-cluster", cs.upstream.cluster)
+	mu.set(":path", cs.upstream.pathPrefix+strings.TrimPrefix(x.path, "/v1"))
+	if cs.upstream.authValue != "" {
+		mu.set(cs.upstream.authHeader, cs.upstream.authValue)
 	}
-	mu.set("content-length", strconv.Itoa(len(newBody)))
-	return continueRequestBody(&extprocv3.CommonResponse{
-		HeaderMutation:  mu.m,
-		BodyMutation:    &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: newBody}},
-		ClearRouteCache: true,
-	})
+	mu.setInt("content-length", len(newBody))
+	c := x.rp.common(phReqBody, mu)
+	x.rp.withBody(phReqBody, c, newBody)
+	c.ClearRouteCache = true
+	return x.rp.requestBody(c)
 }
 
 // appendRouteJSON renders the cpen_route object of api.md §6.

@@ -2,7 +2,6 @@ package extproc
 
 import (
 	"bytes"
-	"strconv"
 	"strings"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -19,15 +18,15 @@ var providerHeaderPrefixes = [...]string{"openai-", "anthropic-", "x-goog-", "mi
 func (chat) responseHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
 	c := &x.chat
 	if !c.decided {
-		return continueResponseHeaders(nil), nil
+		return x.rp.responseHeaders(nil), nil
 	}
-	c.status, _ = strconv.Atoi(headerValue(h.GetHeaders(), ":status"))
-	ctype := headerValue(h.GetHeaders(), "content-type")
-	enc := headerValue(h.GetHeaders(), "content-encoding")
+	c.status = atoi(headerBytes(h.GetHeaders(), ":status"))
+	ctype := headerBytes(h.GetHeaders(), "content-type")
+	enc := string(headerBytes(h.GetHeaders(), "content-encoding"))
 	c.rewrite = (enc == "" || enc == "identity") &&
-		(strings.HasPrefix(ctype, "application/json") || strings.HasPrefix(ctype, "text/event-stream"))
+		(bytes.HasPrefix(ctype, []byte("application/json")) || bytes.HasPrefix(ctype, []byte("text/event-stream")))
 
-	var mu mutation
+	mu := x.rp.mutation(phRespHeaders)
 	model := c.decision.Route.Model
 	for _, hv := range h.GetHeaders().GetHeaders() {
 		k := hv.GetKey()
@@ -44,13 +43,13 @@ func (chat) responseHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.P
 	}
 	mu.set("x-cpen-route-id", c.decision.Route.ID)
 	mu.set("x-cpen-status", statusWord(c.status))
-	for _, kv := range rateLimitHeaders(c.adm) {
-		mu.set(kv[0], kv[1])
-	}
+	mu.setInt("x-ratelimit-limit-requests", c.adm.Limit)
+	mu.setInt("x-ratelimit-remaining-requests", c.adm.Remaining)
+	mu.set("x-ratelimit-reset-requests", seconds(c.adm.Reset))
 	if h.GetEndOfStream() {
 		x.settle()
 	}
-	return continueResponseHeaders(&extprocv3.CommonResponse{HeaderMutation: mu.m}), nil
+	return x.rp.responseHeaders(x.rp.common(phRespHeaders, mu)), nil
 }
 
 func statusWord(status int) string {
@@ -66,7 +65,7 @@ func (chat) responseBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.Process
 		if b.GetEndOfStream() {
 			x.settle()
 		}
-		return continueResponseBody(nil), nil
+		return x.rp.responseBody(nil), nil
 	}
 	body := b.GetBody()
 	var out []byte
@@ -79,14 +78,13 @@ func (chat) responseBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.Process
 		x.settle()
 	}
 	if out == nil {
-		return continueResponseBody(nil), nil
+		return x.rp.responseBody(nil), nil
 	}
-	var mu mutation
-	mu.set("content-length", strconv.Itoa(len(out)))
-	return continueResponseBody(&extprocv3.CommonResponse{
-		HeaderMutation: mu.m,
-		BodyMutation:   &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: out}},
-	}), nil
+	mu := x.rp.mutation(phRespBody)
+	mu.setInt("content-length", len(out))
+	cr := x.rp.common(phRespBody, mu)
+	x.rp.withBody(phRespBody, cr, out)
+	return x.rp.responseBody(cr), nil
 }
 
 // rewriteJSON restores the alias in "model" and adds cpen_status and
@@ -102,17 +100,14 @@ func (x *exchange) rewriteJSON(body []byte, status string) []byte {
 // cpen fields asked for. It appends the result to dst.
 func (x *exchange) patchObject(dst, obj []byte, withRoute, withStatus bool, status string) []byte {
 	c := &x.chat
-	var model *jsonbody.Member
-	var found jsonbody.Member
-	has := false
-	jsonbody.ForEach(obj, func(m *jsonbody.Member) bool {
+	var model jsonbody.Member
+	hasModel, has := false, false
+	for it := jsonbody.Members(obj); it.Next(); {
 		has = true
-		if model == nil && m.KeyString() == "model" {
-			found = *m
-			model = &found
+		if !hasModel && it.M.KeyIs("model") {
+			model, hasModel = it.M, true
 		}
-		return true
-	})
+	}
 	extra := make([]byte, 0, len(c.routeJSON)+48)
 	if withStatus {
 		extra = append(extra, `"cpen_status":"`...)
@@ -128,8 +123,8 @@ func (x *exchange) patchObject(dst, obj []byte, withRoute, withStatus bool, stat
 	}
 	var edits [2]jsonbody.Edit
 	n := 0
-	if model != nil {
-		edits[n] = jsonbody.ReplaceValue(model, appendJSONString(nil, c.decision.Tier.Alias))
+	if hasModel {
+		edits[n] = jsonbody.ReplaceValue(&model, c.aliasJSON)
 		n++
 	}
 	if len(extra) > 0 {
@@ -211,8 +206,11 @@ func (x *exchange) settle() {
 		}, now)
 	}
 	x.srv.metrics.served(route.ID, c.status)
-	x.log.Info("request served", zap.String("route_id", route.ID), zap.Int("status", c.status),
-		zap.String("reason_code", c.decision.ReasonCode), zap.Duration("duration", now.Sub(c.start)))
+	// Envoy's access log has the request; this line is for debugging.
+	if ce := x.log.Check(zap.DebugLevel, "request served"); ce != nil {
+		ce.Write(zap.ByteString("request_id", x.requestID), zap.String("key_id", c.key.ID), zap.String("route_id", route.ID),
+			zap.Int("status", c.status), zap.String("reason_code", c.decision.ReasonCode), zap.Duration("duration", now.Sub(c.start)))
+	}
 }
 
 func (chat) finish(x *exchange) {

@@ -45,6 +45,9 @@ type exchange struct {
 	phase phase
 	path  string
 	chat  chatState
+	// requestID is Envoy's x-request-id, logged with every line.
+	requestID []byte
+	rp        replies
 }
 
 // handle advances the state machine by one message and returns its answer.
@@ -63,7 +66,8 @@ func (x *exchange) handle(req *extprocv3.ProcessingRequest) (*extprocv3.Processi
 	}
 	x.phase = rejected
 	x.srv.metrics.rejected(apiErr.code)
-	x.log.Info("request rejected", zap.Int("status", apiErr.status), zap.String("code", apiErr.code), zap.String("detail", apiErr.detail))
+	x.log.Info("request rejected", zap.ByteString("request_id", x.requestID), zap.Int("status", apiErr.status),
+		zap.String("code", apiErr.code), zap.String("detail", apiErr.detail))
 	return errorReply(apiErr), nil
 }
 
@@ -133,9 +137,7 @@ func (x *exchange) outOfOrder(what string) error {
 // begin reads the catalog version and picks the processor by path.
 func (x *exchange) begin(h *corev3.HeaderMap) {
 	x.rt = x.srv.rt.Load()
-	if id := headerValue(h, "x-request-id"); id != "" {
-		x.log = x.log.With(zap.String("request_id", id))
-	}
+	x.requestID = headerBytes(h, "x-request-id")
 	path := headerValue(h, ":path")
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]

@@ -8,6 +8,20 @@ import (
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 )
 
+// headerBytes returns the first value of a lower-case header, without
+// copying it.
+func headerBytes(h *corev3.HeaderMap, key string) []byte {
+	for _, hv := range h.GetHeaders() {
+		if hv.GetKey() == key {
+			if raw := hv.GetRawValue(); len(raw) > 0 {
+				return raw
+			}
+			return []byte(hv.GetValue())
+		}
+	}
+	return nil
+}
+
 // headerValue returns the first value of a lower-case header. Envoy sends
 // values in raw_value; value is read only as a fallback.
 func headerValue(h *corev3.HeaderMap, key string) string {
@@ -23,21 +37,42 @@ func headerValue(h *corev3.HeaderMap, key string) string {
 }
 
 // mutation collects header changes. Values go in raw_value only: Envoy
-// ignores value (and rejects both set at once).
-type mutation struct{ m *extprocv3.HeaderMutation }
+// ignores value (and rejects both set at once). With an arena (a) entries
+// come from the stream's replies; without one, from the heap.
+type mutation struct {
+	m *extprocv3.HeaderMutation
+	a *replies
+}
 
 func (mu *mutation) set(key, value string) {
 	if mu.m == nil {
 		mu.m = &extprocv3.HeaderMutation{}
 	}
-	mu.m.SetHeaders = append(mu.m.SetHeaders, &corev3.HeaderValueOption{
-		Header: &corev3.HeaderValue{Key: key, RawValue: []byte(value)},
-	})
+	var o *corev3.HeaderValueOption
+	if mu.a != nil {
+		o = mu.a.option(key, value)
+	} else {
+		o = &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: key, RawValue: []byte(value)}}
+	}
+	mu.m.SetHeaders = append(mu.m.SetHeaders, o)
+}
+
+// setInt sets a decimal value, formatted into the arena when there is one.
+func (mu *mutation) setInt(key string, n int) {
+	if mu.a == nil {
+		mu.set(key, strconv.Itoa(n))
+		return
+	}
+	var buf [20]byte
+	mu.m.SetHeaders = append(mu.m.SetHeaders, mu.a.optionBytes(key, strconv.AppendInt(buf[:0], int64(n), 10)))
 }
 
 func (mu *mutation) remove(key string) {
 	if mu.m == nil {
 		mu.m = &extprocv3.HeaderMutation{}
+	}
+	if mu.a != nil && len(mu.m.RemoveHeaders) < cap(mu.m.RemoveHeaders) {
+		mu.a.nRem++
 	}
 	mu.m.RemoveHeaders = append(mu.m.RemoveHeaders, key)
 }
@@ -74,22 +109,14 @@ func errorReply(e *apiError) *extprocv3.ProcessingResponse {
 	return immediate(e.status, e.body(), "cpen_"+e.code, headers)
 }
 
-func continueRequestHeaders(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
-	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestHeaders{
-		RequestHeaders: &extprocv3.HeadersResponse{Response: c}}}
-}
-
-func continueRequestBody(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
-	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestBody{
-		RequestBody: &extprocv3.BodyResponse{Response: c}}}
-}
-
-func continueResponseHeaders(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
-	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseHeaders{
-		ResponseHeaders: &extprocv3.HeadersResponse{Response: c}}}
-}
-
-func continueResponseBody(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
-	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseBody{
-		ResponseBody: &extprocv3.BodyResponse{Response: c}}}
+// atoi parses a small non-negative decimal such as a :status; 0 if malformed.
+func atoi(b []byte) int {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' || n > 1e6 {
+			return 0
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
 }

@@ -11,20 +11,20 @@ import (
 // streams that start at the response (Envoy's own local replies).
 type passThrough struct{}
 
-func (passThrough) requestHeaders(*exchange, *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
-	return continueRequestHeaders(nil), nil
+func (passThrough) requestHeaders(x *exchange, _ *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+	return x.rp.requestHeaders(nil), nil
 }
 
-func (passThrough) requestBody(*exchange, *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
-	return continueRequestBody(nil), nil
+func (passThrough) requestBody(x *exchange, _ *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	return x.rp.requestBody(nil), nil
 }
 
-func (passThrough) responseHeaders(*exchange, *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
-	return continueResponseHeaders(nil), nil
+func (passThrough) responseHeaders(x *exchange, _ *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+	return x.rp.responseHeaders(nil), nil
 }
 
-func (passThrough) responseBody(*exchange, *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
-	return continueResponseBody(nil), nil
+func (passThrough) responseBody(x *exchange, _ *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	return x.rp.responseBody(nil), nil
 }
 
 func (passThrough) finish(*exchange) {}
@@ -45,7 +45,7 @@ func notFound(*exchange, *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse,
 
 // health answers GET /health: 200 when some tier can route, else 503.
 func healthAnswer(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
-	if m := headerValue(h.GetHeaders(), ":method"); m != "GET" && m != "HEAD" {
+	if m := string(headerBytes(h.GetHeaders(), ":method")); m != "GET" && m != "HEAD" {
 		return nil, errMethod
 	}
 	if x.rt == nil || !x.rt.canRoute(x.srv.opts.now()) {

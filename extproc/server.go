@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -79,6 +80,9 @@ type Server struct {
 	log     *zap.Logger
 	rt      atomic.Pointer[runtime]
 	metrics *Metrics
+	// exchanges recycles per-stream state (about 10 KiB with its inline
+	// answers); sync.Pool is per-P, not a global lock.
+	exchanges sync.Pool
 }
 
 var _ extprocv3.ExternalProcessorServer = (*Server)(nil)
@@ -106,10 +110,24 @@ func (s *Server) Ready() bool {
 	return rt != nil && rt.canRoute(s.opts.now())
 }
 
+func (s *Server) newExchange() *exchange {
+	if x, ok := s.exchanges.Get().(*exchange); ok {
+		return x
+	}
+	return &exchange{srv: s, log: s.log}
+}
+
+// release ends the stream's processing and recycles its state.
+func (s *Server) release(x *exchange) {
+	x.finish()
+	*x = exchange{srv: s, log: s.log}
+	s.exchanges.Put(x)
+}
+
 // Process serves one HTTP request's ext_proc stream.
 func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
-	x := exchange{srv: s, log: s.log}
-	defer x.finish()
+	x := s.newExchange()
+	defer s.release(x)
 	ctx := stream.Context()
 	for {
 		req, err := stream.Recv()
@@ -122,7 +140,7 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 		}
 		resp, err := x.handle(req)
 		if err != nil {
-			x.log.Error("ext_proc exchange failed", zap.Error(err))
+			x.log.Error("ext_proc exchange failed", zap.ByteString("request_id", x.requestID), zap.Error(err))
 			return status.Errorf(codes.FailedPrecondition, "%v", err)
 		}
 		if err := stream.Send(resp); err != nil {

@@ -16,6 +16,7 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cpen/router/config"
 )
@@ -48,8 +49,10 @@ func (f *fakeStream) Recv() (*extprocv3.ProcessingRequest, error) {
 	return r, nil
 }
 
+// Send keeps a copy: gRPC serialises an answer before Send returns, and the
+// server reuses its answer storage afterwards.
 func (f *fakeStream) Send(r *extprocv3.ProcessingResponse) error {
-	f.out = append(f.out, r)
+	f.out = append(f.out, proto.Clone(r).(*extprocv3.ProcessingResponse))
 	return nil
 }
 

@@ -105,6 +105,7 @@ func newTier(ct *config.Tier) (*Tier, error) {
 	if t.maxFixed, ok = ToFixed(ct.MaxTotal); !ok {
 		return nil, fmt.Errorf("band max %s is not a valid price", ct.MaxTotal.String())
 	}
+	t.cheapestReason = sentence(cheapestClause(t.Level))
 	return t, nil
 }
 
@@ -139,6 +140,7 @@ func newRoute(cr *config.Route, rate, fee, share decimal.Decimal) *Route {
 		FeeRate: fee,
 	}
 	r.MetaJSON = buildMetaJSON(r)
+	r.pinnedReason = pinnedReason(r.ID)
 	return r
 }
 
@@ -166,6 +168,13 @@ func (ix *Index) compileTier(t *Tier) {
 // Tier returns the tier with this alias.
 func (ix *Index) Tier(alias string) (*Tier, bool) {
 	t, ok := ix.byAlias[alias]
+	return t, ok
+}
+
+// TierBytes is Tier for an alias held in bytes (a request body), without
+// allocating.
+func (ix *Index) TierBytes(alias []byte) (*Tier, bool) {
+	t, ok := ix.byAlias[string(alias)]
 	return t, ok
 }
 

@@ -13,6 +13,9 @@ func (d *Decision) Reason() string {
 	}
 	switch d.ReasonCode {
 	case ReasonCheapestFit, ReasonBalancedFit:
+		if d.cheapest {
+			return d.Tier.cheapestReason
+		}
 		return sentence(d.fitClause())
 	case ReasonContinuityNewPin:
 		if d.foreignPin != "" {
@@ -20,7 +23,7 @@ func (d *Decision) Reason() string {
 		}
 		return fmt.Sprintf("No continuity pin yet for this key and model; %s, and pinned it.", d.fitClause())
 	case ReasonContinuityPinned:
-		return fmt.Sprintf("Kept the pinned route %s, which still fits the declared cap.", d.Route.ID)
+		return d.Route.pinnedReason
 	case ReasonContinuityRepinned:
 		return fmt.Sprintf("Route %s %s; moved to %s, the closest fitting route.", d.left, d.leaveClause(), d.Route.ID)
 	case ReasonContinuityEscalated:
@@ -35,7 +38,7 @@ func (d *Decision) fitClause() string {
 	level := d.Tier.Level
 	switch {
 	case d.cheapest:
-		return fmt.Sprintf("selected the cheapest live %s-tier route inside the declared cap", level)
+		return cheapestClause(level)
 	case d.near > 1:
 		return fmt.Sprintf("selected %s, one of %d live %s-tier routes inside the declared cap whose price weighed with error rate and latency is within 2%% of the best",
 			d.Route.ID, d.near, level)
@@ -83,4 +86,12 @@ func sentence(clause string) string {
 		return ""
 	}
 	return strings.ToUpper(clause[:1]) + clause[1:] + "."
+}
+
+func cheapestClause(level string) string {
+	return "selected the cheapest live " + level + "-tier route inside the declared cap"
+}
+
+func pinnedReason(routeID string) string {
+	return "Kept the pinned route " + routeID + ", which still fits the declared cap."
 }

@@ -32,8 +32,9 @@ type Route struct {
 	// estimated_total_usd_per_1m, without braces or outer commas.
 	MetaJSON []byte
 
-	tier *Tier
-	pos  int // position in tier.routes
+	tier         *Tier
+	pos          int    // position in tier.routes
+	pinnedReason string // the continuity_pinned reason text, built once
 }
 
 // fixedRoute is the hot-loop view of a route: fixed-point prices (1e-12

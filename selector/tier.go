@@ -18,6 +18,7 @@ type Tier struct {
 	MaxTotal decimal.Decimal // band: default max_total_per_1m
 
 	minFixed, maxFixed int64
+	cheapestReason     string // the common reason text, built once
 	routes             []*Route
 	fx                 []fixedRoute // parallel to routes
 }

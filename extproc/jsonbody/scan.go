@@ -58,28 +58,64 @@ func Validate(body []byte) error {
 // ForEach calls fn for each top-level member of a body that Validate
 // accepted, in order, until fn returns false.
 func ForEach(body []byte, fn func(m *Member) bool) {
-	i := skipSpace(body, 0) + 1 // past '{'
-	var m Member
-	for {
-		i = skipSpace(body, i)
-		if i >= len(body) || body[i] != '"' {
-			return // '}' of an empty object, or end
-		}
-		m.KeyStart = i
-		end, escaped := skipString(body, i)
-		m.Key, m.Escaped = body[i+1:end-1], escaped
-		i = skipSpace(body, end) + 1 // past ':'
-		m.ValStart = skipSpace(body, i)
-		m.ValEnd = skipValue(body, m.ValStart)
-		if !fn(&m) {
+	it := Members(body)
+	for it.Next() {
+		if !fn(&it.M) {
 			return
 		}
-		i = skipSpace(body, m.ValEnd)
-		if i >= len(body) || body[i] != ',' {
-			return
-		}
-		i++
 	}
+}
+
+// Iter walks the top-level members of a validated object without
+// allocating: for it.Next() { use it.M }.
+type Iter struct {
+	M    Member
+	body []byte
+	i    int
+	done bool
+}
+
+// Members starts an iteration over a body that Validate accepted.
+func Members(body []byte) Iter {
+	return Iter{body: body, i: skipSpace(body, 0) + 1} // past '{'
+}
+
+// Next advances to the next member; false at the end.
+func (it *Iter) Next() bool {
+	if it.done {
+		return false
+	}
+	b := it.body
+	if it.M.ValEnd > 0 {
+		i := skipSpace(b, it.M.ValEnd)
+		if i >= len(b) || b[i] != ',' {
+			it.done = true
+			return false
+		}
+		it.i = i + 1
+	}
+	i := skipSpace(b, it.i)
+	if i >= len(b) || b[i] != '"' {
+		it.done = true // '}' of an empty object, or end
+		return false
+	}
+	m := &it.M
+	m.KeyStart = i
+	end, escaped := skipString(b, i)
+	m.Key, m.Escaped = b[i+1:end-1], escaped
+	i = skipSpace(b, end) + 1 // past ':'
+	m.ValStart = skipSpace(b, i)
+	m.ValEnd = skipValue(b, m.ValStart)
+	return true
+}
+
+// KeyIs reports whether the decoded key equals s, without allocating for
+// keys that hold no escape.
+func (m *Member) KeyIs(s string) bool {
+	if !m.Escaped {
+		return string(m.Key) == s
+	}
+	return m.KeyString() == s
 }
 
 func skipSpace(b []byte, i int) int {

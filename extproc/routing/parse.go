@@ -47,23 +47,18 @@ func Parse(raw []byte) (Block, error) {
 		return b, &FieldError{Field: "routing", Msg: fmt.Sprintf("must be at most %d bytes", MaxBlockBytes)}
 	}
 	var seen uint16
-	var err error
-	jsonbody.ForEach(raw, func(m *jsonbody.Member) bool {
-		key := m.KeyString()
-		bit, perr := parseField(&b, key, m.Value(raw))
+	for it := jsonbody.Members(raw); it.Next(); {
+		m := &it.M
+		bit, err := parseField(&b, m, m.Value(raw))
 		switch {
 		case bit == 0:
-			err = &FieldError{Field: "routing." + key, Msg: "is not a known field"}
+			return Block{}, &FieldError{Field: "routing." + m.KeyString(), Msg: "is not a known field"}
 		case seen&bit != 0:
-			err = &FieldError{Field: "routing." + key, Msg: "appears twice"}
-		case perr != nil:
-			err = &FieldError{Field: "routing." + key, Msg: perr.Error()}
+			return Block{}, &FieldError{Field: "routing." + m.KeyString(), Msg: "appears twice"}
+		case err != nil:
+			return Block{}, &FieldError{Field: "routing." + m.KeyString(), Msg: err.Error()}
 		}
 		seen |= bit
-		return err == nil
-	})
-	if err != nil {
-		return Block{}, err
 	}
 	if b.MinTotal.Set && b.MaxTotal.Set && b.MinTotal.Value.GreaterThan(b.MaxTotal.Value) {
 		return Block{}, &FieldError{Field: "routing.min_total_per_1m", Msg: "must not be greater than routing.max_total_per_1m"}
@@ -92,29 +87,29 @@ func (e msgError) Error() string { return string(e) }
 
 // parseField sets one field of b; bit identifies the field for duplicate
 // detection, 0 means the key is unknown.
-func parseField(b *Block, key string, v []byte) (bit uint16, err error) {
-	switch key {
-	case "currency":
+func parseField(b *Block, m *jsonbody.Member, v []byte) (bit uint16, err error) {
+	switch {
+	case m.KeyIs("currency"):
 		if string(v) != `"USD"` {
 			return 1 << 0, msgError(`must be "USD"`)
 		}
 		return 1 << 0, nil
-	case "max_input_per_1m":
+	case m.KeyIs("max_input_per_1m"):
 		return 1 << 1, price(&b.MaxInput, v)
-	case "max_output_per_1m":
+	case m.KeyIs("max_output_per_1m"):
 		return 1 << 2, price(&b.MaxOutput, v)
-	case "max_total_per_1m":
+	case m.KeyIs("max_total_per_1m"):
 		return 1 << 3, price(&b.MaxTotal, v)
-	case "min_total_per_1m":
+	case m.KeyIs("min_total_per_1m"):
 		return 1 << 4, price(&b.MinTotal, v)
-	case "rpm_cap":
+	case m.KeyIs("rpm_cap"):
 		n, ok := intLiteral(v)
 		if !ok || n < 1 || n > 1000000 {
 			return 1 << 5, msgError("must be an integer from 1 to 1000000")
 		}
 		b.RPMCap = n
 		return 1 << 5, nil
-	case "strategy":
+	case m.KeyIs("strategy"):
 		switch string(v) {
 		case `"balanced"`:
 			b.Strategy = selector.StrategyBalanced
@@ -126,7 +121,7 @@ func parseField(b *Block, key string, v []byte) (bit uint16, err error) {
 			return 1 << 6, msgError(`must be one of "cheapest", "balanced", "continuity"`)
 		}
 		return 1 << 6, nil
-	case "continuity_mode":
+	case m.KeyIs("continuity_mode"):
 		switch string(v) {
 		case `"stay_within_cap"`:
 			b.Mode = selector.ModeStayWithinCap
@@ -136,7 +131,7 @@ func parseField(b *Block, key string, v []byte) (bit uint16, err error) {
 			return 1 << 7, msgError(`must be one of "stay_within_cap", "temporary_escalation"`)
 		}
 		return 1 << 7, nil
-	case "allow_temporary_high_price":
+	case m.KeyIs("allow_temporary_high_price"):
 		switch string(v) {
 		case "true":
 			b.AllowTemporaryHighPrice = true

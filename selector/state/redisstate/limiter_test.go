@@ -1,0 +1,253 @@
+package redisstate
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cpen/router/selector/state"
+)
+
+type Admission = state.Admission
+
+// The table of selector/state's TestLimiterWindow: the Redis limiter gives
+// the same answers, and so does the in-process one run beside it.
+func TestLimiterWindow(t *testing.T) {
+	type step struct {
+		at    time.Duration
+		peek  bool
+		limit int
+		want  Admission
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{name: "admit up to the limit, deny, slide", steps: []step{
+			{at: 0, limit: 3, want: Admission{Allowed: true, Limit: 3, Remaining: 2, Reset: 60 * time.Second}},
+			{at: 10 * time.Second, limit: 3, want: Admission{Allowed: true, Limit: 3, Remaining: 1, Reset: 50 * time.Second}},
+			{at: 20 * time.Second, limit: 3, want: Admission{Allowed: true, Limit: 3, Remaining: 0, Reset: 40 * time.Second}},
+			{at: 30 * time.Second, limit: 3, want: Admission{Limit: 3, Reset: 30 * time.Second, RetryAfter: 30 * time.Second}},
+			{at: 59*time.Second + 999*time.Millisecond, limit: 3, want: Admission{Limit: 3, Reset: time.Millisecond, RetryAfter: time.Second}},
+			{at: 60 * time.Second, limit: 3, want: Admission{Allowed: true, Limit: 3, Remaining: 0, Reset: 10 * time.Second}},
+			{at: 60 * time.Second, limit: 3, want: Admission{Limit: 3, Reset: 10 * time.Second, RetryAfter: 10 * time.Second}},
+			{at: 200 * time.Second, peek: true, limit: 3, want: Admission{Allowed: true, Limit: 3, Remaining: 3}},
+		}},
+		{name: "peek takes nothing", steps: []step{
+			{at: 0, peek: true, limit: 1, want: Admission{Allowed: true, Limit: 1, Remaining: 1}},
+			{at: 0, peek: true, limit: 1, want: Admission{Allowed: true, Limit: 1, Remaining: 1}},
+			{at: time.Second, limit: 1, want: Admission{Allowed: true, Limit: 1, Remaining: 0, Reset: 60 * time.Second}},
+			{at: 2 * time.Second, peek: true, limit: 1, want: Admission{Limit: 1, Reset: 59 * time.Second, RetryAfter: 59 * time.Second}},
+			{at: 3 * time.Second, peek: true, limit: 2, want: Admission{Allowed: true, Limit: 2, Remaining: 1, Reset: 58 * time.Second}},
+		}},
+		{name: "denials take no slot", steps: []step{
+			{at: 0, limit: 1, want: Admission{Allowed: true, Limit: 1, Remaining: 0, Reset: 60 * time.Second}},
+			{at: time.Second, limit: 1, want: Admission{Limit: 1, Reset: 59 * time.Second, RetryAfter: 59 * time.Second}},
+			{at: 2 * time.Second, limit: 1, want: Admission{Limit: 1, Reset: 58 * time.Second, RetryAfter: 58 * time.Second}},
+			{at: 60 * time.Second, limit: 1, want: Admission{Allowed: true, Limit: 1, Remaining: 0, Reset: 60 * time.Second}},
+		}},
+		{name: "a lower limit waits for enough admissions to leave", steps: []step{
+			{at: 0, limit: 5, want: Admission{Allowed: true, Limit: 5, Remaining: 4, Reset: 60 * time.Second}},
+			{at: 1 * time.Second, limit: 5, want: Admission{Allowed: true, Limit: 5, Remaining: 3, Reset: 59 * time.Second}},
+			{at: 2 * time.Second, limit: 5, want: Admission{Allowed: true, Limit: 5, Remaining: 2, Reset: 58 * time.Second}},
+			{at: 3 * time.Second, limit: 5, want: Admission{Allowed: true, Limit: 5, Remaining: 1, Reset: 57 * time.Second}},
+			// 4 in the window, limit 2: retry when the 3rd oldest (t=2s) leaves.
+			{at: 4 * time.Second, limit: 2, want: Admission{Limit: 2, Reset: 58 * time.Second, RetryAfter: 58 * time.Second}},
+			{at: 62 * time.Second, limit: 2, want: Admission{Allowed: true, Limit: 2, Remaining: 0, Reset: time.Second}},
+		}},
+		{name: "no limit", steps: []step{
+			{at: 0, limit: 0, want: Admission{Allowed: true}},
+			{at: 0, limit: -1, want: Admission{Allowed: true}},
+		}},
+		{name: "limit is capped at a million", steps: []step{
+			{at: 0, limit: 5_000_000, want: Admission{Allowed: true, Limit: 1_000_000, Remaining: 999_999, Reset: 60 * time.Second}},
+		}},
+		// Beyond the in-process table: nanosecond times, which float64
+		// sorted-set scores could not hold at today's Unix time.
+		{name: "nanosecond exact", steps: []step{
+			{at: 1, limit: 2, want: Admission{Allowed: true, Limit: 2, Remaining: 1, Reset: 60 * time.Second}},
+			{at: 3, limit: 2, want: Admission{Allowed: true, Limit: 2, Remaining: 0, Reset: 60*time.Second - 2}},
+			{at: 60*time.Second + 0, limit: 2, want: Admission{Limit: 2, Reset: 1, RetryAfter: time.Second}},
+			{at: 60*time.Second + 1, limit: 2, want: Admission{Allowed: true, Limit: 2, Remaining: 0, Reset: 2}},
+			{at: 60*time.Second + 2, peek: true, limit: 2, want: Admission{Limit: 2, Reset: 1, RetryAfter: time.Second}},
+			{at: 60*time.Second + 3, peek: true, limit: 2, want: Admission{Allowed: true, Limit: 2, Remaining: 1, Reset: 60*time.Second - 2}},
+		}},
+		{name: "clock stepping back records at the newest admission", steps: []step{
+			{at: 10 * time.Second, limit: 3, want: Admission{Allowed: true, Limit: 3, Remaining: 2, Reset: 60 * time.Second}},
+			{at: 5 * time.Second, limit: 3, want: Admission{Allowed: true, Limit: 3, Remaining: 1, Reset: 65 * time.Second}},
+			{at: 69 * time.Second, limit: 3, want: Admission{Allowed: true, Limit: 3, Remaining: 0, Reset: time.Second}},
+			{at: 70 * time.Second, peek: true, limit: 3, want: Admission{Allowed: true, Limit: 3, Remaining: 2, Reset: 59 * time.Second}},
+		}},
+	}
+	r := startRedis(t)
+	client := r.Client(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := New(client, WithPrefix("test:"+tt.name+":")).Limiter()
+			mem := state.NewLimiter()
+			for i, s := range tt.steps {
+				var got, inProcess Admission
+				if s.peek {
+					got, inProcess = l.Peek("key", s.limit, at(s.at)), mem.Peek("key", s.limit, at(s.at))
+				} else {
+					got, inProcess = l.Admit("key", s.limit, at(s.at)), mem.Admit("key", s.limit, at(s.at))
+				}
+				if got != s.want {
+					t.Fatalf("step %d (t=%v peek=%v): got %+v, want %+v", i, s.at, s.peek, got, s.want)
+				}
+				if got != inProcess {
+					t.Fatalf("step %d (t=%v peek=%v): Redis %+v, in process %+v", i, s.at, s.peek, got, inProcess)
+				}
+			}
+		})
+	}
+}
+
+func TestLimiterKeysAreSeparate(t *testing.T) {
+	r := startRedis(t)
+	l := New(r.Client(t)).Limiter()
+	// ':' and '%' in keys cannot make two keys share a window.
+	keys := []string{"a", "b", "a:b", "a%3Ab", "guest:127.0.0.1"}
+	for _, k := range keys {
+		if !l.Admit(k, 1, t0).Allowed {
+			t.Fatalf("first admission for %q denied", k)
+		}
+	}
+	for _, k := range keys {
+		if l.Admit(k, 1, t0).Allowed {
+			t.Fatalf("second admission for %q allowed", k)
+		}
+	}
+}
+
+// The window is one sorted set under the prefix; it holds at most limit
+// admissions, expires with the window, and a window that empties is gone.
+func TestLimiterKeyLayout(t *testing.T) {
+	r := startRedis(t)
+	c := r.Client(t)
+	ctx := context.Background()
+	l := New(c, WithPrefix("p1:")).Limiter()
+	for i := range 10 {
+		l.Admit("key:x", 3, at(time.Duration(i)*time.Millisecond))
+	}
+	keys, err := c.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || keys[0] != "p1:rpm:key%3Ax" {
+		t.Fatalf("keys = %q, want [p1:rpm:key%%3Ax]", keys)
+	}
+	if n := c.ZCard(ctx, keys[0]).Val(); n != 3 {
+		t.Errorf("window holds %d admissions with limit 3", n)
+	}
+	members := c.ZRange(ctx, keys[0], 0, -1).Val()
+	for i, m := range members {
+		want := pad(at(time.Duration(i) * time.Millisecond).UnixNano())
+		if !strings.HasPrefix(m, want+":") {
+			t.Errorf("member %d = %q, want time %s first", i, m, want)
+		}
+	}
+	if ttl := c.PTTL(ctx, keys[0]).Val(); ttl <= 59*time.Second || ttl > state.Window {
+		t.Errorf("PTTL = %v, want about %v", ttl, state.Window)
+	}
+	l.Admit("key:x", 2, at(time.Second))
+	if n := c.ZCard(ctx, keys[0]).Val(); n > 2 {
+		t.Errorf("window holds %d admissions with limit 2", n)
+	}
+	l.Peek("key:x", 2, at(2*time.Minute))
+	if n := c.Exists(ctx, keys[0]).Val(); n != 0 {
+		t.Errorf("window still exists after it emptied")
+	}
+	// Another prefix is another deployment: its own window.
+	other := New(c, WithPrefix("p2:")).Limiter()
+	l.Admit("k", 1, t0)
+	if !other.Admit("k", 1, t0).Allowed {
+		t.Error("prefixes share a window")
+	}
+}
+
+// Two Stores on one Redis are two replicas: they see one window.
+func TestLimiterReplicasShareWindow(t *testing.T) {
+	r := startRedis(t)
+	a := New(r.Client(t)).Limiter()
+	b := New(r.Client(t)).Limiter()
+	want := []Admission{
+		{Allowed: true, Limit: 4, Remaining: 3, Reset: 60 * time.Second},
+		{Allowed: true, Limit: 4, Remaining: 2, Reset: 59 * time.Second},
+		{Allowed: true, Limit: 4, Remaining: 1, Reset: 58 * time.Second},
+		{Allowed: true, Limit: 4, Remaining: 0, Reset: 57 * time.Second},
+		{Limit: 4, Reset: 56 * time.Second, RetryAfter: 56 * time.Second},
+		{Limit: 4, Reset: 55 * time.Second, RetryAfter: 55 * time.Second},
+	}
+	for i, w := range want {
+		l := a
+		if i%2 == 1 {
+			l = b
+		}
+		if got := l.Admit("shared", 4, at(time.Duration(i)*time.Second)); got != w {
+			t.Fatalf("admission %d (replica %c): got %+v, want %+v", i, 'a'+i%2, got, w)
+		}
+	}
+	// Same instant on both replicas: distinct members, both counted.
+	if !a.Admit("same", 2, t0).Allowed || !b.Admit("same", 2, t0).Allowed {
+		t.Fatal("admissions at the same instant on two replicas denied")
+	}
+	if got := a.Peek("same", 2, t0); got.Allowed || got.Remaining != 0 {
+		t.Errorf("after two admissions at one instant: %+v", got)
+	}
+}
+
+// Many goroutines on two replicas admit exactly the limit per key.
+func TestLimiterConcurrent(t *testing.T) {
+	r := startRedis(t)
+	replicas := []*Limiter{New(r.Client(t)).Limiter(), New(r.Client(t)).Limiter()}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	allowed := map[string]int{}
+	for g := range 16 {
+		wg.Go(func() {
+			l := replicas[g%2]
+			for i := range 200 {
+				key := fmt.Sprintf("k%d", i%4)
+				now := at(time.Duration(g*200+i) * time.Microsecond)
+				l.Peek(key, 100, now)
+				if l.Admit(key, 100, now).Allowed {
+					mu.Lock()
+					allowed[key]++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(allowed) != 4 {
+		t.Errorf("admissions for %d keys, want 4", len(allowed))
+	}
+	for k, n := range allowed {
+		if n != 100 {
+			t.Errorf("%s: %d admitted, want exactly 100", k, n)
+		}
+	}
+}
+
+// EVALSHA falls back to EVAL when Redis has lost its script cache.
+func TestLimiterScriptFlushed(t *testing.T) {
+	r := startRedis(t)
+	c := r.Client(t)
+	var errs []string
+	l := New(c, WithErrorHook(func(op string, err error) { errs = append(errs, op+": "+err.Error()) })).Limiter()
+	l.Admit("k", 3, t0)
+	if err := c.ScriptFlush(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := Admission{Allowed: true, Limit: 3, Remaining: 1, Reset: 59 * time.Second}
+	if got := l.Admit("k", 3, at(time.Second)); got != want {
+		t.Errorf("after SCRIPT FLUSH: got %+v, want %+v", got, want)
+	}
+	if len(errs) != 0 {
+		t.Errorf("error hook called: %q", errs)
+	}
+}

@@ -1,0 +1,148 @@
+// Package redisstate keeps the live state that replicas must share in Redis:
+// per-key RPM windows (api.md §7) and continuity pins (api.md §5). It
+// implements the same behaviour as the in-process selector/state Limiter and
+// Pins, answer for answer, so a sidecar can switch with --redis-addr.
+//
+// Every call takes the caller's time, as the in-process state does: the
+// limiter records and evicts admissions by that time, never by Redis TIME,
+// so tests are deterministic and replicas agree as far as their clocks do
+// (a skew of d between two replicas shifts when one sees the other's
+// admissions leave the window by up to d). Each call runs under its own
+// timeout; a Redis error is reported to the error hook and answered by the
+// fail-open or fail-closed setting (limiter) or as a miss (pins).
+//
+// Nothing here starts a goroutine or logs; the go-redis client belongs to
+// the caller, who closes it.
+package redisstate
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultPrefix starts every key this package writes.
+const DefaultPrefix = "cpen:"
+
+// DefaultTimeout bounds each Redis call.
+const DefaultTimeout = 50 * time.Millisecond
+
+// Store reaches the shared state in one Redis (or cluster) through client.
+// It is safe for concurrent use.
+type Store struct {
+	client redis.UniversalClient
+	opts   options
+	// member makes limiter entries unique across Stores (replicas): a
+	// random id, then a per-Store counter.
+	member string
+	seq    atomic.Uint64
+	window *redis.Script
+}
+
+type options struct {
+	prefix     string
+	failClosed bool
+	onError    func(op string, err error)
+	timeout    time.Duration
+}
+
+// Option configures a Store.
+type Option func(*options)
+
+// WithPrefix sets the prefix of every key (default DefaultPrefix), so
+// several deployments can share one Redis.
+func WithPrefix(p string) Option { return func(o *options) { o.prefix = p } }
+
+// WithFailClosed picks what the limiter answers when Redis fails: false
+// (the default) admits as if the key's window were empty; true denies with
+// Reset and RetryAfter of one second. Either way the error hook is called.
+func WithFailClosed(closed bool) Option { return func(o *options) { o.failClosed = closed } }
+
+// WithErrorHook sets the function called, from the calling goroutine, with
+// the operation ("limiter.admit", "limiter.peek", "pins.get", "pins.set")
+// and the error each time Redis fails or returns something unreadable, so
+// the server can count and log failures and flip its redis health. A key
+// that is simply missing is not an error.
+func WithErrorHook(f func(op string, err error)) Option {
+	return func(o *options) { o.onError = f }
+}
+
+// WithTimeout bounds each Redis call (default DefaultTimeout); a
+// non-positive d keeps the default.
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.timeout = d
+		}
+	}
+}
+
+// New returns a Store that uses client, which stays the caller's to close.
+func New(client redis.UniversalClient, opts ...Option) *Store {
+	o := options{prefix: DefaultPrefix, timeout: DefaultTimeout}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var id [8]byte
+	_, _ = rand.Read(id[:]) // never fails (crypto/rand, Go 1.24+)
+	return &Store{
+		client: client,
+		opts:   o,
+		member: ":" + hex.EncodeToString(id[:]) + ":",
+		window: redis.NewScript(windowScript),
+	}
+}
+
+// Limiter returns the shared per-key RPM limiter.
+func (s *Store) Limiter() *Limiter { return &Limiter{s: s} }
+
+// Pins returns the shared continuity pin store.
+func (s *Store) Pins() *Pins { return &Pins{s: s} }
+
+func (s *Store) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), s.opts.timeout)
+}
+
+func (s *Store) fail(op string, err error) {
+	if s.opts.onError != nil {
+		s.opts.onError(op, err)
+	}
+}
+
+// Key layout, with p the prefix and each part escaped:
+//
+//	p + "rpm:" + key              sorted set: the key's sliding window
+//	p + "pin:" + key + ":" + alias string: the pin of (key, alias)
+
+func (s *Store) windowKey(key string) string {
+	return s.opts.prefix + "rpm:" + escape(key)
+}
+
+func (s *Store) pinKey(key, alias string) string {
+	return s.opts.prefix + "pin:" + escape(key) + ":" + escape(alias)
+}
+
+// escaper percent-encodes the separators used in keys (':') and pin values
+// ('|'), and '%' itself, so distinct parts never build the same string.
+var escaper = strings.NewReplacer("%", "%25", ":", "%3A", "|", "%7C")
+
+var unescaper = strings.NewReplacer("%25", "%", "%3A", ":", "%7C", "|")
+
+func escape(s string) string {
+	if !strings.ContainsAny(s, "%:|") {
+		return s
+	}
+	return escaper.Replace(s)
+}
+
+func unescape(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	return unescaper.Replace(s)
+}
