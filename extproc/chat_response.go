@@ -90,7 +90,7 @@ func (chat) responseBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.Process
 // rewriteJSON restores the alias in "model" and adds cpen_status and
 // cpen_route to a JSON object body; nil leaves the body as it is.
 func (x *exchange) rewriteJSON(body []byte, status string) []byte {
-	if jsonbody.Validate(body) != nil {
+	if !jsonbody.Shape(body) {
 		return nil
 	}
 	return x.patchObject(nil, body, true, true, status)
@@ -144,7 +144,7 @@ func (x *exchange) rewriteSSE(body []byte) []byte {
 	lines := bytes.SplitAfter(body, []byte("\n"))
 	first, last := -1, -1
 	for i, ln := range lines {
-		if p, ok := ssePayload(ln); ok && jsonbody.Validate(p) == nil {
+		if p, ok := ssePayload(ln); ok && jsonbody.Shape(p) {
 			if first < 0 {
 				first = i
 			}
@@ -157,7 +157,7 @@ func (x *exchange) rewriteSSE(body []byte) []byte {
 	out := make([]byte, 0, len(body)+len(x.chat.routeJSON)+64)
 	for i, ln := range lines {
 		p, ok := ssePayload(ln)
-		if !ok || jsonbody.Validate(p) != nil {
+		if !ok || !jsonbody.Shape(p) {
 			out = append(out, ln...)
 			continue
 		}

@@ -126,6 +126,9 @@ func FuzzEdit(f *testing.F) {
 		if !json.Valid(body) {
 			t.Fatalf("Validate accepted invalid JSON %q", body)
 		}
+		if !Shape(body) {
+			t.Fatalf("Shape refused the valid object %q", body)
+		}
 		var all []Member
 		ForEach(body, func(m *Member) bool { all = append(all, *m); return true })
 		for i := range all {
@@ -144,4 +147,26 @@ func FuzzEdit(f *testing.F) {
 			t.Fatalf("append to %s gave invalid %s", body, out)
 		}
 	})
+}
+
+func TestShape(t *testing.T) {
+	tests := []struct {
+		body string
+		want bool
+	}{
+		{`{}`, true},
+		{` {"a":1,"b":"x\"}","c":[{"d":"]"}]} `, true},
+		{`{"a":1`, false},
+		{`{"a":"xx`, false},
+		{`{"a":1,}`, false},
+		{`{"a" 1}`, false},
+		{`{"a":1}x`, false},
+		{`[1]`, false},
+		{`data: [DONE]`, false},
+	}
+	for _, tc := range tests {
+		if got := Shape([]byte(tc.body)); got != tc.want {
+			t.Errorf("Shape(%s) = %v, want %v", tc.body, got, tc.want)
+		}
+	}
 }

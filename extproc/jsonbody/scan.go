@@ -4,6 +4,7 @@
 package jsonbody
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 
@@ -41,6 +42,29 @@ func (m *Member) KeyString() string {
 
 // Value returns the member's raw value.
 func (m *Member) Value(body []byte) []byte { return body[m.ValStart:m.ValEnd] }
+
+// Shape checks, without validating every scalar, that body is one object
+// whose top-level members can be walked and spliced: a key, a colon and a
+// value each, commas between, and nothing after the closing brace. It is
+// for bodies from providers, which are trusted to be JSON; client bodies
+// go through Validate.
+func Shape(body []byte) bool {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return false
+	}
+	it := Members(body)
+	end := i + 1
+	for it.Next() {
+		k := skipSpace(body, it.M.KeyStart+len(it.M.Key)+2)
+		if k >= len(body) || body[k] != ':' || it.M.ValStart >= len(body) || it.M.ValEnd > len(body) {
+			return false
+		}
+		end = it.M.ValEnd
+	}
+	end = skipSpace(body, end)
+	return end < len(body) && body[end] == '}' && skipSpace(body, end+1) == len(body)
+}
 
 // Validate checks that body is one JSON object (surrounding white space
 // allowed). gjson's validator runs about twice as fast as encoding/json's.
@@ -125,17 +149,28 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// skipString returns the offset past the closing quote of the string at i.
+// skipString returns the offset past the closing quote of the string at i,
+// and whether it holds an escape. IndexByte keeps long strings (prompts,
+// completions) fast.
 func skipString(b []byte, i int) (int, bool) {
 	escaped := false
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			escaped = true
-			i++
-		case '"':
-			return i + 1, escaped
+	for i++; i < len(b); {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return len(b), escaped
 		}
+		q := i + j
+		n := 0 // backslashes right before the quote
+		for k := q - 1; k >= i && b[k] == '\\'; k-- {
+			n++
+		}
+		if !escaped && bytes.IndexByte(b[i:q], '\\') >= 0 {
+			escaped = true
+		}
+		if n%2 == 0 {
+			return q + 1, escaped
+		}
+		i = q + 1
 	}
 	return len(b), escaped
 }
