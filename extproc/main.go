@@ -22,7 +22,10 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/cpen/router/config"
+	"github.com/cpen/router/selector/state/redisstate"
 )
 
 // maxGRPCMessage bounds one ext_proc message: the largest body a catalog
@@ -46,13 +49,16 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	if set.RedisAddr != "" {
-		return errors.New("--redis-addr: shared Redis state is not built yet; run one replica with in-process state")
-	}
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := NewServer(log, NewMetrics(reg))
+	metrics := NewMetrics(reg)
+	var opts []Option
+	if set.RedisAddr != "" {
+		rdb, store := sharedState(ctx, set.RedisAddr, metrics, log)
+		defer func() { _ = rdb.Close() }()
+		opts = append(opts, WithLimiter(store.Limiter()), WithPins(store.Pins()))
+	}
+	srv := NewServer(log, metrics, opts...)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -143,6 +149,25 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 	return serveErr
 }
 
+// sharedState connects the rate limits and continuity pins to Redis, so all
+// replicas share them. A Redis that cannot be reached at start is logged,
+// not fatal: the limiter fails open until it answers.
+func sharedState(ctx context.Context, addr string, m *Metrics, log *zap.Logger) (*redis.Client, *redisstate.Store) {
+	rdb := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pingCtx).Err(); err != nil {
+		log.Error("redis unreachable at start; rate limits fail open until it answers", zap.String("redis_addr", addr), zap.Error(err))
+	} else {
+		log.Info("shared state in redis", zap.String("redis_addr", addr))
+	}
+	store := redisstate.New(rdb, redisstate.WithErrorHook(func(op string, err error) {
+		m.redisError(op)
+		log.Warn("redis call failed", zap.String("op", op), zap.Error(err))
+	}))
+	return rdb, store
+}
+
 func listen(addr string) (net.Listener, error) {
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		path = strings.TrimPrefix(path, "//")
@@ -183,5 +208,7 @@ func newLogger(level string, out io.Writer) (*zap.Logger, error) {
 	enc.TimeKey = "ts"
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(out)), lvl)
-	return zap.New(core), nil
+	// Sampling keeps a failing dependency from flooding the log: per message
+	// and second, the first 10 lines, then every 100th.
+	return zap.New(zapcore.NewSamplerWithOptions(core, time.Second, 10, 100)), nil
 }

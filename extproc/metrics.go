@@ -11,6 +11,7 @@ import (
 type Metrics struct {
 	servedTotal   *prometheus.CounterVec
 	rejectedTotal *prometheus.CounterVec
+	redisErrors   *prometheus.CounterVec
 }
 
 // NewMetrics registers the series on reg (never the global registry).
@@ -24,8 +25,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "cpen_requests_rejected_total",
 			Help: "Requests the sidecar answered itself with an error, by error code.",
 		}, []string{"code"}),
+		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cpen_redis_errors_total",
+			Help: "Failed calls to the shared-state Redis, by operation.",
+		}, []string{"op"}),
 	}
-	reg.MustRegister(m.servedTotal, m.rejectedTotal)
+	reg.MustRegister(m.servedTotal, m.rejectedTotal, m.redisErrors)
 	return m
 }
 
@@ -45,4 +50,11 @@ func (m *Metrics) rejected(code string) {
 		return
 	}
 	m.rejectedTotal.WithLabelValues(code).Inc()
+}
+
+func (m *Metrics) redisError(op string) {
+	if m == nil {
+		return
+	}
+	m.redisErrors.WithLabelValues(op).Inc()
 }

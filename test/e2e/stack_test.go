@@ -67,14 +67,20 @@ func runMain(m *testing.M) int {
 
 // stack is one running system: sidecar process, stand-in, two providers.
 type stack struct {
+	*sidecar
+	t     *testing.T
+	provA *mockprovider.Provider
+	provB *mockprovider.Provider
+	url   string // the stand-in's base URL
+}
+
+// sidecar is one cpen-extproc process.
+type sidecar struct {
 	t           *testing.T
 	catalogPath string
+	grpcAddr    string
 	cmd         *exec.Cmd
 	logs        *logBuffer
-	provA       *mockprovider.Provider
-	provB       *mockprovider.Provider
-	proxy       *standin.Proxy
-	url         string // the stand-in's base URL
 	adminURL    string
 }
 
@@ -90,66 +96,84 @@ func freeAddr(t *testing.T) string {
 
 func startStack(t *testing.T) *stack {
 	t.Helper()
-	s := &stack{t: t, logs: &logBuffer{}, provA: mockprovider.New("a"), provB: mockprovider.New("b")}
-	srvA, srvB := httptest.NewServer(s.provA), httptest.NewServer(s.provB)
-	t.Cleanup(srvA.Close)
-	t.Cleanup(srvB.Close)
+	s := &stack{t: t, provA: mockprovider.New("a"), provB: mockprovider.New("b")}
+	s.sidecar = startSidecar(t, writeCatalog(t))
+	s.url = s.front(s.sidecar)
+	return s
+}
 
+// front starts a stand-in for Envoy in front of a sidecar, with the same
+// settings as envoy/envoy.yaml, and returns its base URL.
+func (s *stack) front(sc *sidecar) string {
+	srvA, srvB := httptest.NewServer(s.provA), httptest.NewServer(s.provB)
+	s.t.Cleanup(srvA.Close)
+	s.t.Cleanup(srvB.Close)
+	proxy, err := standin.New(standin.ProjectConfig(sc.grpcAddr, map[string]string{"mock_a": srvA.URL, "mock_b": srvB.URL}))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	front := httptest.NewServer(proxy)
+	s.t.Cleanup(func() { front.Close(); _ = proxy.Close() })
+	return front.URL
+}
+
+func writeCatalog(t *testing.T) string {
+	t.Helper()
 	cat, err := os.ReadFile("testdata/catalog.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.catalogPath = filepath.Join(t.TempDir(), "catalog.yaml")
-	if err := os.WriteFile(s.catalogPath, cat, 0o644); err != nil {
+	path := filepath.Join(t.TempDir(), "catalog.yaml")
+	if err := os.WriteFile(path, cat, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	grpcAddr, adminAddr := freeAddr(t), freeAddr(t)
-	s.adminURL = "http://" + adminAddr
-	s.cmd = exec.Command(binPath, "--catalog", s.catalogPath, "--grpc-addr", grpcAddr,
-		"--admin-addr", adminAddr, "--log-level", "debug", "--catalog-poll", "1h")
-	s.cmd.Env = append(os.Environ(), "E2E_PROV_A_KEY="+provAKey, "E2E_PROV_B_KEY="+provBKey)
-	stderr, err := s.cmd.StderrPipe()
+	return path
+}
+
+// startSidecar runs bin/cpen-extproc on free ports until the test ends,
+// and checks that SIGTERM stops it cleanly.
+func startSidecar(t *testing.T, catalogPath string, extraArgs ...string) *sidecar {
+	t.Helper()
+	sc := &sidecar{t: t, catalogPath: catalogPath, logs: &logBuffer{}, grpcAddr: freeAddr(t)}
+	adminAddr := freeAddr(t)
+	sc.adminURL = "http://" + adminAddr
+	args := append([]string{"--catalog", catalogPath, "--grpc-addr", sc.grpcAddr,
+		"--admin-addr", adminAddr, "--log-level", "debug", "--catalog-poll", "1h"}, extraArgs...)
+	sc.cmd = exec.Command(binPath, args...)
+	sc.cmd.Env = append(os.Environ(), "E2E_PROV_A_KEY="+provAKey, "E2E_PROV_B_KEY="+provBKey)
+	stderr, err := sc.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.cmd.Start(); err != nil {
+	if err := sc.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	logsDone := make(chan struct{})
-	go func() { defer close(logsDone); s.logs.readFrom(stderr) }()
+	go func() { defer close(logsDone); sc.logs.readFrom(stderr) }()
 	t.Cleanup(func() {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		_ = sc.cmd.Process.Signal(syscall.SIGTERM)
 		waited := make(chan error, 1)
-		go func() { waited <- s.cmd.Wait() }()
+		go func() { waited <- sc.cmd.Wait() }()
 		select {
 		case err := <-waited:
 			if err != nil {
 				t.Errorf("cpen-extproc exited with %v on SIGTERM", err)
 			}
 		case <-time.After(20 * time.Second):
-			_ = s.cmd.Process.Kill()
+			_ = sc.cmd.Process.Kill()
 			t.Error("cpen-extproc did not stop on SIGTERM")
 			<-waited
 		}
 		<-logsDone
 		if t.Failed() {
-			t.Logf("cpen-extproc log:\n%s", s.logs.String())
+			t.Logf("cpen-extproc log:\n%s", sc.logs.String())
 		}
 	})
-	s.waitReady()
-
-	// The same settings as envoy/envoy.yaml.
-	s.proxy, err = standin.New(standin.ProjectConfig(grpcAddr, map[string]string{"mock_a": srvA.URL, "mock_b": srvB.URL}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	front := httptest.NewServer(s.proxy)
-	t.Cleanup(func() { front.Close(); _ = s.proxy.Close() })
-	s.url = front.URL
-	return s
+	sc.waitReady()
+	return sc
 }
 
-func (s *stack) waitReady() {
+func (s *sidecar) waitReady() {
 	s.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
@@ -166,13 +190,15 @@ func (s *stack) waitReady() {
 }
 
 // client is an OpenAI SDK client pointed at the stand-in.
-func (s *stack) client(key string) openai.Client {
-	return openai.NewClient(option.WithBaseURL(s.url+"/v1/"), option.WithAPIKey(key), option.WithMaxRetries(0))
+func (s *stack) client(key string) openai.Client { return sdkClient(s.url, key) }
+
+func sdkClient(url, key string) openai.Client {
+	return openai.NewClient(option.WithBaseURL(url+"/v1/"), option.WithAPIKey(key), option.WithMaxRetries(0))
 }
 
 // reloadCatalog rewrites the catalog file, sends SIGHUP and waits until the
 // sidecar logs the reload.
-func (s *stack) reloadCatalog(edit func(string) string) {
+func (s *sidecar) reloadCatalog(edit func(string) string) {
 	s.t.Helper()
 	b, err := os.ReadFile(s.catalogPath)
 	if err != nil {

@@ -19,9 +19,9 @@ const maxLimit = 1_000_000
 // Each key is one sorted set of admissions. Members are the admission time
 // in Unix nanoseconds as 19 zero-padded digits, then the Store's unique
 // suffix; every score is 0, so the set is ordered by time and evicted with
-// ZREMRANGEBYLEX. (Scores are float64, which cannot hold today's Unix
-// nanoseconds exactly: a score-keyed window would be off by up to 256 ns
-// and Reset would not match the in-process limiter.) One Lua script evicts,
+// ZREMRANGEBYLEX. (Scores are float64, which round today's Unix
+// nanoseconds to multiples of 256 ns: a score-keyed window would evict and
+// report Reset off by up to 128 ns from the in-process limiter.) One Lua script evicts,
 // trims to the limit, counts, adds when allowed and sets the key's expiry,
 // atomically; it is sent by EVALSHA, with EVAL when Redis lacks it.
 type Limiter struct{ s *Store }

@@ -86,7 +86,7 @@ func TestLimiterWindow(t *testing.T) {
 	client := r.Client(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := New(client, WithPrefix("test:"+tt.name+":")).Limiter()
+			l := newStore(t, client, WithPrefix("test:"+tt.name+":")).Limiter()
 			mem := state.NewLimiter()
 			for i, s := range tt.steps {
 				var got, inProcess Admission
@@ -108,7 +108,7 @@ func TestLimiterWindow(t *testing.T) {
 
 func TestLimiterKeysAreSeparate(t *testing.T) {
 	r := startRedis(t)
-	l := New(r.Client(t)).Limiter()
+	l := newStore(t, r.Client(t)).Limiter()
 	// ':' and '%' in keys cannot make two keys share a window.
 	keys := []string{"a", "b", "a:b", "a%3Ab", "guest:127.0.0.1"}
 	for _, k := range keys {
@@ -129,7 +129,7 @@ func TestLimiterKeyLayout(t *testing.T) {
 	r := startRedis(t)
 	c := r.Client(t)
 	ctx := context.Background()
-	l := New(c, WithPrefix("p1:")).Limiter()
+	l := newStore(t, c, WithPrefix("p1:")).Limiter()
 	for i := range 10 {
 		l.Admit("key:x", 3, at(time.Duration(i)*time.Millisecond))
 	}
@@ -162,7 +162,7 @@ func TestLimiterKeyLayout(t *testing.T) {
 		t.Errorf("window still exists after it emptied")
 	}
 	// Another prefix is another deployment: its own window.
-	other := New(c, WithPrefix("p2:")).Limiter()
+	other := newStore(t, c, WithPrefix("p2:")).Limiter()
 	l.Admit("k", 1, t0)
 	if !other.Admit("k", 1, t0).Allowed {
 		t.Error("prefixes share a window")
@@ -172,8 +172,8 @@ func TestLimiterKeyLayout(t *testing.T) {
 // Two Stores on one Redis are two replicas: they see one window.
 func TestLimiterReplicasShareWindow(t *testing.T) {
 	r := startRedis(t)
-	a := New(r.Client(t)).Limiter()
-	b := New(r.Client(t)).Limiter()
+	a := newStore(t, r.Client(t)).Limiter()
+	b := newStore(t, r.Client(t)).Limiter()
 	want := []Admission{
 		{Allowed: true, Limit: 4, Remaining: 3, Reset: 60 * time.Second},
 		{Allowed: true, Limit: 4, Remaining: 2, Reset: 59 * time.Second},
@@ -203,7 +203,7 @@ func TestLimiterReplicasShareWindow(t *testing.T) {
 // Many goroutines on two replicas admit exactly the limit per key.
 func TestLimiterConcurrent(t *testing.T) {
 	r := startRedis(t)
-	replicas := []*Limiter{New(r.Client(t)).Limiter(), New(r.Client(t)).Limiter()}
+	replicas := []*Limiter{newStore(t, r.Client(t)).Limiter(), newStore(t, r.Client(t)).Limiter()}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	allowed := map[string]int{}
@@ -238,7 +238,7 @@ func TestLimiterScriptFlushed(t *testing.T) {
 	r := startRedis(t)
 	c := r.Client(t)
 	var errs []string
-	l := New(c, WithErrorHook(func(op string, err error) { errs = append(errs, op+": "+err.Error()) })).Limiter()
+	l := newStore(t, c, WithErrorHook(func(op string, err error) { errs = append(errs, op+": "+err.Error()) })).Limiter()
 	l.Admit("k", 3, t0)
 	if err := c.ScriptFlush(context.Background()).Err(); err != nil {
 		t.Fatal(err)

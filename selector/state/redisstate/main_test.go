@@ -1,14 +1,6 @@
 package redisstate
 
 import (
-	"bufio"
-	"bytes"
-	"fmt"
-	"net"
-	"os/exec"
-	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +9,7 @@ import (
 
 	"github.com/cpen/router/selector"
 	"github.com/cpen/router/selector/state"
+	"github.com/cpen/router/test/redistest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -44,112 +37,14 @@ var (
 	_ rateLimiter = (*Limiter)(nil)
 )
 
-// redisServer is a redis-server process started for one test.
-type redisServer struct {
-	Addr string
-	cmd  *exec.Cmd
-	out  *bytes.Buffer // stdout and stderr, for failures
-	wait chan error    // receives once the process has exited
-	once sync.Once
+// newStore is New for tests that expect Redis to answer: a timeout that
+// the race detector on a busy machine cannot reach (a call that times out
+// after Redis ran it would take a slot and still be admitted fail-open),
+// and any Redis error fails the test. Later options override these.
+func newStore(t testing.TB, c redis.UniversalClient, opts ...Option) *Store {
+	hook := func(op string, err error) { t.Errorf("Redis error in %s: %v", op, err) }
+	return New(c, append([]Option{WithTimeout(10 * time.Second), WithErrorHook(hook)}, opts...)...)
 }
 
-// startRedis starts a real redis-server on a free loopback port, without
-// persistence, waits until it answers PING and stops it when the test ends.
-// A missing redis-server fails the test: these tests never skip.
-func startRedis(t testing.TB) *redisServer {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatalf("redis-server is not on PATH; the Redis state tests need a real one: "+
-			"apt-get install -y redis-server (%v)", err)
-	}
-	var lastErr error
-	for range 3 { // the free port may be taken before redis-server binds it
-		r, err := tryStartRedis(t, bin)
-		if err == nil {
-			t.Cleanup(r.Stop)
-			return r
-		}
-		lastErr = err
-	}
-	t.Fatalf("starting redis-server: %v", lastErr)
-	return nil
-}
-
-func tryStartRedis(t testing.TB, bin string) (*redisServer, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	r := &redisServer{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), out: &bytes.Buffer{}}
-	r.cmd = exec.Command(bin, "--save", "", "--appendonly", "no",
-		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", t.TempDir())
-	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
-	if err := r.cmd.Start(); err != nil {
-		return nil, err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- r.cmd.Wait() }()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			return nil, fmt.Errorf("redis-server exited (%v):\n%s", err, r.out)
-		default:
-		}
-		if ping(r.Addr) {
-			r.wait = exited
-			return r, nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	_ = r.cmd.Process.Kill()
-	<-exited
-	return nil, fmt.Errorf("redis-server did not answer PING in 10s:\n%s", r.out)
-}
-
-// Stop ends the server (once; later calls do nothing).
-func (r *redisServer) Stop() {
-	r.once.Do(func() {
-		_ = r.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-r.wait:
-		case <-time.After(10 * time.Second):
-			_ = r.cmd.Process.Kill()
-			<-r.wait
-		}
-	})
-}
-
-// Client returns a go-redis client of the server, closed when the test
-// ends (before the server stops).
-func (r *redisServer) Client(t testing.TB) *redis.Client {
-	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: r.Addr})
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// ping speaks RESP directly, so waiting starts no client goroutines.
-func ping(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && line == "+PONG\r\n"
-}
+// startRedis starts a real redis-server for one test.
+func startRedis(t testing.TB) *redistest.Server { return redistest.Start(t) }

@@ -37,7 +37,7 @@ func TestPinsTTL(t *testing.T) {
 	client := r.Client(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := New(client, WithPrefix("test:"+tt.name+":")).Pins()
+			p := newStore(t, client, WithPrefix("test:"+tt.name+":")).Pins()
 			mem := state.NewPins()
 			for _, s := range tt.setAt {
 				p.Set("key_demo", "cpen/middle", pin, at(s))
@@ -66,7 +66,7 @@ func samePin(a, b selector.Pin) bool {
 // keep every digit, and separators in the text fields survive.
 func TestPinsRoundTrip(t *testing.T) {
 	r := startRedis(t)
-	a, b := New(r.Client(t)).Pins(), New(r.Client(t)).Pins()
+	a, b := newStore(t, r.Client(t)).Pins(), newStore(t, r.Client(t)).Pins()
 	pins := []selector.Pin{
 		{RouteID: "route_mid_01", ModelFamily: "gpt-mini-or-flash-class", VisibleTotal: decimal.RequireFromString("0.28")},
 		{RouteID: "r", ModelFamily: "f", VisibleTotal: decimal.RequireFromString("0.000000000001")},
@@ -94,7 +94,7 @@ func TestPinsRedisTTL(t *testing.T) {
 	r := startRedis(t)
 	c := r.Client(t)
 	ctx := context.Background()
-	p := New(c).Pins()
+	p := newStore(t, c).Pins()
 	pin := selector.Pin{RouteID: "r", ModelFamily: "f", VisibleTotal: decimal.RequireFromString("0.2")}
 	key := "cpen:pin:key_demo:cpen/middle"
 	p.Set("key_demo", "cpen/middle", pin, t0)
@@ -114,7 +114,7 @@ func TestPinsRedisTTL(t *testing.T) {
 func TestPinsKeyEscaping(t *testing.T) {
 	r := startRedis(t)
 	c := r.Client(t)
-	p := New(c, WithPrefix("x:")).Pins()
+	p := newStore(t, c, WithPrefix("x:")).Pins()
 	parts := []struct{ key, alias, redisKey string }{
 		{"a:b", "c", "x:pin:a%3Ab:c"},
 		{"a", "b:c", "x:pin:a:b%3Ac"},
@@ -145,7 +145,7 @@ func TestPinsUnreadableValue(t *testing.T) {
 	c := r.Client(t)
 	var gotOp string
 	var gotErr error
-	p := New(c, WithErrorHook(func(op string, err error) { gotOp, gotErr = op, err })).Pins()
+	p := newStore(t, c, WithErrorHook(func(op string, err error) { gotOp, gotErr = op, err })).Pins()
 	for _, v := range []string{"", "garbage", "2|1|r|f|0.1", "1|x|r|f|0.1", "1|9999999999999999999|r|f|0.1", "1|1|r|f|0.1.2", "1|1|r|f"} {
 		gotOp, gotErr = "", nil
 		c.Set(context.Background(), "cpen:pin:k:a", v, 0)
@@ -161,7 +161,7 @@ func TestPinsUnreadableValue(t *testing.T) {
 func TestPinsConcurrent(t *testing.T) {
 	r := startRedis(t)
 	c := r.Client(t)
-	replicas := []*Pins{New(c).Pins(), New(c).Pins()}
+	replicas := []*Pins{newStore(t, c).Pins(), newStore(t, c).Pins()}
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {

@@ -72,8 +72,12 @@ func WithErrorHook(f func(op string, err error)) Option {
 	return func(o *options) { o.onError = f }
 }
 
-// WithTimeout bounds each Redis call (default DefaultTimeout); a
-// non-positive d keeps the default.
+// WithTimeout bounds each Redis call (default DefaultTimeout) through its
+// context; a non-positive d keeps the default. go-redis lets a context
+// bound socket reads and writes only when the client was built with
+// ContextTimeoutEnabled: true; otherwise its ReadTimeout and WriteTimeout
+// (3 s by default) apply instead. While Redis is unreachable each call
+// lasts its whole timeout (go-redis redials until the deadline).
 func WithTimeout(d time.Duration) Option {
 	return func(o *options) {
 		if d > 0 {
@@ -83,6 +87,7 @@ func WithTimeout(d time.Duration) Option {
 }
 
 // New returns a Store that uses client, which stays the caller's to close.
+// Build the client with ContextTimeoutEnabled: true (see WithTimeout).
 func New(client redis.UniversalClient, opts ...Option) *Store {
 	o := options{prefix: DefaultPrefix, timeout: DefaultTimeout}
 	for _, opt := range opts {
