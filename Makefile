@@ -5,7 +5,7 @@ BIN := bin
 FUZZTIME ?= 30s
 export CPEN_BIN := $(CURDIR)/$(BIN)/cpen-extproc
 
-.PHONY: help build run demo test test-e2e lint bench fuzz check-config check clean
+.PHONY: help build run demo test test-e2e lint bench bench-long fuzz check-config check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -31,15 +31,23 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-bench: ## micro benchmarks: selection and body rewriting
+bench: build ## micro benchmarks, then a short A/B run of the ext_proc path against the no-op floor (< 2 min)
 	$(GO) test -run '^$$' -bench . -benchmem $(GO_TEST_ARGS) ./selector/... ./extproc/...
+	$(GO) build -o $(BIN)/noop-extproc ./test/bench/cmd/noop-extproc
+	$(GO) build -o $(BIN)/extproc-ab ./test/bench/cmd/ab
+	$(BIN)/extproc-ab --short --bin $(BIN)/cpen-extproc --noop-bin $(BIN)/noop-extproc $(BENCH_ARGS)
+
+bench-long: build ## full A/B matrix: concurrency 1,16,64 x default/200KiB request/1MiB response x 3 pairs, HTTP overhead (~13 min)
+	$(GO) build -o $(BIN)/noop-extproc ./test/bench/cmd/noop-extproc
+	$(GO) build -o $(BIN)/extproc-ab ./test/bench/cmd/ab
+	$(BIN)/extproc-ab --bin $(BIN)/cpen-extproc --noop-bin $(BIN)/noop-extproc $(BENCH_ARGS)
 
 fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadCatalog$$' -fuzztime $(FUZZTIME) ./config/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRouting$$' -fuzztime $(FUZZTIME) ./extproc/routing/
 	$(GO) test -run '^$$' -fuzz '^FuzzEdit$$' -fuzztime $(FUZZTIME) ./extproc/jsonbody/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRequestBody$$' -fuzztime $(FUZZTIME) ./extproc/
-	$(GO) test -run '^$$' -fuzz '^FuzzToFixed$$' -fuzztime $(FUZZTIME) ./selector/
+	$(GO) test -run '^$$' -fuzz '^FuzzFixedFit$$' -fuzztime $(FUZZTIME) ./selector/
 
 check-config: build ## validate CATALOG (default: the demo catalog) offline
 	$(BIN)/cpen-extproc --check-config $(or $(CATALOG),test/demo/catalog.yaml)

@@ -1,0 +1,397 @@
+// Package ab is the A/B runner of the ext_proc benchmarks: it starts
+// cpen-extproc (A, "ours") and the no-op ext_proc server (B, "floor"),
+// drives both with the same load, alternating A B A B, and reports ratios
+// per pair; optionally it also measures the HTTP-level latency the sidecar
+// adds behind the Envoy stand-in.
+package ab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cpen/router/test/bench/load"
+)
+
+// Bodies is a named pair of request and response bodies.
+type Bodies struct {
+	Name       string
+	Req, Resp  []byte
+	isBaseline bool // the default bodies, for the scaling comparison
+}
+
+// bodySets are the body sets the runner knows, by name. The matrices use
+// default, req200k and resp1m; req1m and resp200k add a second size per
+// direction, so linear growth can be checked within one direction (equal
+// marginal cost per MiB at both sizes).
+func bodySets() []Bodies {
+	return []Bodies{
+		{Name: "default", Req: load.DefaultRequest(), Resp: load.DefaultResponse(), isBaseline: true},
+		{Name: "req200k", Req: load.ChatRequest(200 << 10), Resp: load.DefaultResponse()},
+		{Name: "req1m", Req: load.ChatRequest(1 << 20), Resp: load.DefaultResponse()}, // the catalog's max_body_bytes
+		{Name: "resp200k", Req: load.DefaultRequest(), Resp: load.ChatResponse(200 << 10)},
+		{Name: "resp1m", Req: load.DefaultRequest(), Resp: load.ChatResponse(1 << 20)},
+	}
+}
+
+func findBodies(name string) (Bodies, error) {
+	var names []string
+	for _, b := range bodySets() {
+		if b.Name == name {
+			return b, nil
+		}
+		names = append(names, b.Name)
+	}
+	return Bodies{}, fmt.Errorf("unknown body set %q (known: %s)", name, strings.Join(names, ", "))
+}
+
+// Case is one configuration of the matrix.
+type Case struct {
+	Concurrency int
+	Bodies      Bodies
+}
+
+func (c Case) String() string { return fmt.Sprintf("c=%-3d %s", c.Concurrency, c.Bodies.Name) }
+
+// options are the runner's settings.
+type options struct {
+	bin, noopBin, catalog string
+	short                 bool
+	reps                  int
+	cases                 []Case
+	conns                 int
+	warmup, duration      time.Duration
+	key                   string
+	httpConc              []int
+	httpDuration          time.Duration
+	jsonFile              string
+	verbose               bool
+}
+
+func parseOptions(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("ab", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ab [flags]\n\nA/B run of cpen-extproc (ours) against the no-op ext_proc server (floor).\nIt builds nothing: build --bin and --noop-bin first.")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.bin, "bin", "bin/cpen-extproc", "cpen-extproc binary")
+	fs.StringVar(&o.noopBin, "noop-bin", "bin/noop-extproc", "no-op ext_proc server binary (test/bench/cmd/noop-extproc)")
+	fs.StringVar(&o.catalog, "catalog", "test/bench/testdata/catalog.yaml", "catalog for cpen-extproc (the demo key needs a huge rpm_limit)")
+	fs.BoolVar(&o.short, "short", false, "short run, under 2 minutes: c=1 and c=16 with the default bodies, c=16 with the 1 MiB response; 2 pairs of 4 s legs")
+	reps := fs.Int("reps", 0, "A/B pairs per configuration (default 3, --short 2)")
+	conc := fs.String("concurrency", "", "comma-separated concurrencies (default 1,16,64; --short 1,16)")
+	bodies := fs.String("bodies", "", "comma-separated body sets: default, req200k, req1m, resp200k, resp1m (default: default,req200k,resp1m; --short default)")
+	extra := fs.String("extra", "", "more configurations as conc:bodies, comma-separated (--short default 16:resp1m)")
+	fs.IntVar(&o.conns, "conns", 4, "HTTP/2 connections per leg")
+	warmup := fs.Duration("warmup", 0, "warmup per leg (default 2s, --short 1s)")
+	duration := fs.Duration("duration", 0, "measured window per leg (default 10s, --short 4s)")
+	fs.StringVar(&o.key, "key", load.DefaultKey, "client API key")
+	httpConc := fs.String("http-concurrency", "1,16", "concurrencies of the HTTP-overhead runs; empty skips them")
+	httpDuration := fs.Duration("http-duration", 0, "window per HTTP-overhead leg (default 5s, --short 2s)")
+	fs.StringVar(&o.jsonFile, "json", "", "also write every leg as a JSON line to this `file`")
+	fs.BoolVar(&o.verbose, "v", false, "report progress on stderr")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	// Flags left unset take the long or the short run's default.
+	str := func(v *string, name, long, short string) {
+		if !set[name] {
+			*v = choose(o.short, short, long)
+		}
+	}
+	dur := func(v *time.Duration, long, short time.Duration) {
+		if *v == 0 {
+			*v = choose(o.short, short, long)
+		}
+	}
+	str(conc, "concurrency", "1,16,64", "1,16")
+	str(bodies, "bodies", "default,req200k,resp1m", "default")
+	str(extra, "extra", "", "16:resp1m")
+	o.reps = *reps
+	if o.reps == 0 {
+		o.reps = choose(o.short, 2, 3)
+	}
+	o.warmup, o.duration, o.httpDuration = *warmup, *duration, *httpDuration
+	dur(&o.warmup, 2*time.Second, time.Second)
+	dur(&o.duration, 10*time.Second, 4*time.Second)
+	dur(&o.httpDuration, 5*time.Second, 2*time.Second)
+	if o.reps < 1 || o.conns < 1 {
+		return o, errors.New("--reps and --conns must be at least 1")
+	}
+	concs, err := ints(*conc)
+	if err != nil {
+		return o, fmt.Errorf("--concurrency: %w", err)
+	}
+	// Body-major order: every default-body case runs before any large body
+	// has grown ours' heap, so the RSS after c=64 default is its own.
+	for _, name := range list(*bodies) {
+		b, err := findBodies(name)
+		if err != nil {
+			return o, fmt.Errorf("--bodies: %w", err)
+		}
+		for _, c := range concs {
+			o.cases = append(o.cases, Case{Concurrency: c, Bodies: b})
+		}
+	}
+	for _, e := range list(*extra) {
+		cs, name, ok := strings.Cut(e, ":")
+		c, err := strconv.Atoi(cs)
+		if !ok || err != nil || c < 1 {
+			return o, fmt.Errorf("--extra: %q is not conc:bodies", e)
+		}
+		b, err := findBodies(name)
+		if err != nil {
+			return o, fmt.Errorf("--extra: %w", err)
+		}
+		o.cases = append(o.cases, Case{Concurrency: c, Bodies: b})
+	}
+	if o.httpConc, err = ints(*httpConc); err != nil {
+		return o, fmt.Errorf("--http-concurrency: %w", err)
+	}
+	if len(o.cases) == 0 && len(o.httpConc) == 0 {
+		return o, errors.New("nothing to run: no configuration and no HTTP-overhead concurrency")
+	}
+	return o, nil
+}
+
+func choose[T any](cond bool, yes, no T) T {
+	if cond {
+		return yes
+	}
+	return no
+}
+
+func list(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func ints(s string) ([]int, error) {
+	var out []int
+	for _, f := range list(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive integer", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// Main runs the A/B matrix, then the HTTP-overhead runs, and prints the
+// tables to stdout (progress goes to stderr). It fails if a server could
+// not start or any exchange failed.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	o, err := parseOptions(args, stderr)
+	if err != nil {
+		return err
+	}
+	var jsonOut io.Writer = io.Discard
+	if o.jsonFile != "" {
+		f, err := os.Create(o.jsonFile)
+		if err != nil {
+			return fmt.Errorf("--json: %w", err)
+		}
+		defer func() {
+			if cerr := f.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("--json: %w", cerr)
+			}
+		}()
+		jsonOut = f
+	}
+	r := &runner{o: o, stdout: stdout, stderr: stderr, json: json.NewEncoder(jsonOut)}
+	ours, floor, err := r.startServers(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_ = ours.stop()
+		_ = floor.stop()
+	}()
+	r.ours, r.floor = ours, floor
+
+	start := time.Now()
+	fmt.Fprintf(stdout, "ext_proc A/B: ours = %s (pid %d), floor = %s (pid %d)\n", o.bin, ours.pid(), o.noopBin, floor.pid())
+	fmt.Fprintf(stdout, "%d CPUs; per leg: %v warmup + %v window, %d HTTP/2 conns; %d A/B pairs per configuration\n",
+		runtime.NumCPU(), o.warmup, o.duration, o.conns, o.reps)
+	fmt.Fprintf(stdout, "cpu/exch, srv cores: the server's utime+stime (/proc/<pid>/stat) over the window; gen: this load generator;\n"+
+		"other: busy CPU of the rest of the machine meanwhile: other processes, hypervisor steal, softirq not charged to a process;\n"+
+		"p50/p99/max: stream open to last answer\n\n")
+	if len(o.cases) > 0 {
+		results, err := r.matrix(ctx)
+		if err != nil {
+			return err
+		}
+		oursMem, err := load.ReadProcMem(ours.pid())
+		if err != nil {
+			return err
+		}
+		floorMem, err := load.ReadProcMem(floor.pid())
+		if err != nil {
+			return err
+		}
+		r.printSummary(results, oursMem, floorMem)
+	}
+
+	if len(o.httpConc) > 0 {
+		if err := r.httpOverhead(ctx); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "\ntotal time %v\n", time.Since(start).Round(time.Second))
+	r.progress("cpen-extproc output (last %d bytes kept): %s", logTail, ours.logs)
+	if r.failed > 0 {
+		return fmt.Errorf("%d %w (see first_error in the tables)", r.failed, errLegFailed)
+	}
+	return nil
+}
+
+// runner holds one A/B session.
+type runner struct {
+	o              options
+	stdout, stderr io.Writer
+	json           *json.Encoder
+	ours, floor    *server
+	failed         int64 // failed exchanges over all legs
+}
+
+func (r *runner) startServers(ctx context.Context) (ours, floor *server, err error) {
+	grpcAddr, err := freeAddr()
+	if err != nil {
+		return nil, nil, err
+	}
+	adminAddr, err := freeAddr()
+	if err != nil {
+		return nil, nil, err
+	}
+	noopAddr, err := freeAddr()
+	if err != nil {
+		return nil, nil, err
+	}
+	// Provider keys are set so the request path adds the upstream
+	// Authorization header as in production.
+	env := []string{"OPENAI_API_KEY=sk-bench-openai", "GEMINI_API_KEY=sk-bench-gemini", "MISTRAL_API_KEY=sk-bench-mistral"}
+	ours, err = startServer(ctx, "cpen-extproc", grpcAddr, r.o.bin,
+		[]string{"--catalog", r.o.catalog, "--grpc-addr", grpcAddr, "--admin-addr", adminAddr,
+			"--log-level", "warn", "--drain-timeout", "2s"},
+		env, httpReady("http://"+adminAddr+"/readyz"))
+	if err != nil {
+		return nil, nil, err
+	}
+	floor, err = startServer(ctx, "noop-extproc", noopAddr, r.o.noopBin,
+		[]string{"--grpc-addr", noopAddr}, nil, tcpReady(noopAddr))
+	if err != nil {
+		_ = ours.stop()
+		return nil, nil, err
+	}
+	return ours, floor, nil
+}
+
+// pair is one A/B pair of a case.
+type pair struct {
+	ours, floor load.Result
+}
+
+// caseResult is every pair of one case, and ours' memory after it.
+type caseResult struct {
+	Case
+	pairs []pair
+	mem   load.ProcMem
+}
+
+func (r *runner) matrix(ctx context.Context) ([]caseResult, error) {
+	w := r.stdout
+	fmt.Fprintf(w, "%-14s %-4s %-6s %8s %9s %9s %9s %10s %9s %10s %9s %6s %6s\n",
+		"config", "pair", "side", "exch/s", "p50", "p99", "max", "cpu/exch", "srv cores", "gen/exch", "gen cores", "other", "errors")
+	var out []caseResult
+	for _, c := range r.o.cases {
+		cr := caseResult{Case: c}
+		for rep := 1; rep <= r.o.reps; rep++ {
+			var p pair
+			var err error
+			if p.ours, err = r.leg(ctx, c, rep, "ours", r.ours); err != nil {
+				return nil, err
+			}
+			if p.floor, err = r.leg(ctx, c, rep, "floor", r.floor); err != nil {
+				return nil, err
+			}
+			cr.pairs = append(cr.pairs, p)
+			label := ""
+			if rep == 1 {
+				label = c.String()
+			}
+			r.printLeg(label, rep, "ours", p.ours)
+			r.printLeg("", rep, "floor", p.floor)
+			fmt.Fprintf(w, "%-14s %-4d %-6s %8s %9s %9s %9s %10s\n", "", rep, "ratio", "",
+				ratio(p.ours.Latency.P50, p.floor.Latency.P50), ratio(p.ours.Latency.P99, p.floor.Latency.P99), "",
+				ratio(p.ours.Server.CPUPerExchange, p.floor.Server.CPUPerExchange))
+		}
+		last := cr.pairs[len(cr.pairs)-1].ours.Server
+		cr.mem = load.ProcMem{RSS: last.RSS, Peak: last.Peak}
+		out = append(out, cr)
+	}
+	return out, nil
+}
+
+func (r *runner) leg(ctx context.Context, c Case, rep int, side string, s *server) (load.Result, error) {
+	if err := s.alive(); err != nil {
+		return load.Result{}, err
+	}
+	cfg := load.Config{
+		Target: s.addr, Conns: r.o.conns, Concurrency: c.Concurrency,
+		Warmup: r.o.warmup, Duration: r.o.duration, PID: s.pid(),
+		Key: r.o.key, ReqBody: c.Bodies.Req, RespBody: c.Bodies.Resp,
+	}
+	r.progress("%s pair %d/%d %s", c, rep, r.o.reps, side)
+	res, err := load.Run(ctx, cfg)
+	if err != nil {
+		return res, fmt.Errorf("%s %s pair %d: %w", side, c, rep, err)
+	}
+	r.failed += res.Errors
+	label := fmt.Sprintf("%s pair%d %s", strings.Join(strings.Fields(c.String()), " "), rep, side)
+	return res, r.json.Encode(load.Record{Label: label, Target: s.name, Conns: r.o.conns,
+		ReqBytes: len(c.Bodies.Req), RespBytes: len(c.Bodies.Resp), Result: res})
+}
+
+func (r *runner) progress(format string, args ...any) {
+	if r.o.verbose {
+		fmt.Fprintf(r.stderr, "ab: "+format+"\n", args...)
+	}
+}
+
+func (r *runner) printLeg(label string, rep int, side string, res load.Result) {
+	fmt.Fprintf(r.stdout, "%-14s %-4d %-6s %8.0f %9s %9s %9s %10s %9.2f %10s %9.2f %6.2f %6d\n",
+		label, rep, side, res.Rate, load.Dur(res.Latency.P50), load.Dur(res.Latency.P99), load.Dur(res.Latency.Max),
+		load.Dur(res.Server.CPUPerExchange), res.Cores(res.Server.CPU),
+		load.Dur(res.GenCPUPerExchange), res.Cores(res.GenCPU), res.Cores(res.Other()), res.Errors)
+	if res.FirstError != "" {
+		fmt.Fprintf(r.stdout, "%-14s first error: %s\n", "", res.FirstError)
+	}
+}
+
+func ratio(a, b time.Duration) string {
+	if b <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", float64(a)/float64(b))
+}

@@ -1,0 +1,140 @@
+package ab
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func caseNames(cs []Case) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, strings.Join(strings.Fields(c.String()), " "))
+	}
+	return out
+}
+
+func TestParseOptions(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		cases     string
+		reps      int
+		window    time.Duration
+		httpConcs int
+	}{
+		{"long", nil, "c=1 default|c=16 default|c=64 default|c=1 req200k|c=16 req200k|c=64 req200k|c=1 resp1m|c=16 resp1m|c=64 resp1m", 3, 10 * time.Second, 2},
+		{"short", []string{"--short"}, "c=1 default|c=16 default|c=16 resp1m", 2, 4 * time.Second, 2},
+		{"short, own matrix", []string{"--short", "--concurrency", "4", "--extra", "", "--reps", "1", "--duration", "1s", "--http-concurrency", ""},
+			"c=4 default", 1, time.Second, 0},
+		{"long, extra", []string{"--concurrency", "2", "--bodies", "resp1m", "--extra", "8:req200k"}, "c=2 resp1m|c=8 req200k", 3, 10 * time.Second, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseOptions(tt.args, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(caseNames(o.cases), "|"); got != tt.cases {
+				t.Errorf("cases %s, want %s", got, tt.cases)
+			}
+			if o.reps != tt.reps || o.duration != tt.window || len(o.httpConc) != tt.httpConcs {
+				t.Errorf("reps %d, window %v, http concurrencies %v", o.reps, o.duration, o.httpConc)
+			}
+		})
+	}
+	for _, bad := range [][]string{{"--bodies", "huge"}, {"--concurrency", "0"}, {"--extra", "x:default"}, {"--reps", "-1"}, {"stray"}} {
+		if _, err := parseOptions(bad, io.Discard); err == nil {
+			t.Errorf("parseOptions(%q): no error", bad)
+		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	if got := median([]float64{3, 1, 2}); got != 2 {
+		t.Errorf("median odd = %v", got)
+	}
+	if got := median([]time.Duration{4, 1, 3, 2}); got != 2 {
+		t.Errorf("median even = %v", got) // (2+3)/2 in integer durations
+	}
+	if got := median[float64](nil); got != 0 {
+		t.Errorf("median empty = %v", got)
+	}
+}
+
+// TestRunnerEndToEnd builds both servers and runs a tiny matrix, HTTP
+// overhead included. It checks the shape of the report, not the numbers.
+func TestRunnerEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the servers")
+	}
+	root, err := filepath.Abs("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	ours := filepath.Join(bin, "cpen-extproc")
+	builds := map[string]string{"noop-extproc": "./test/bench/cmd/noop-extproc"}
+	// make test builds bin/cpen-extproc and names it in CPEN_BIN, as for the e2e suite.
+	if env := os.Getenv("CPEN_BIN"); env != "" {
+		ours = env
+	} else {
+		builds["cpen-extproc"] = "./extproc/cmd/cpen-extproc"
+	}
+	var wg sync.WaitGroup
+	for name, pkg := range builds {
+		wg.Go(func() {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(bin, name), pkg)
+			cmd.Dir = root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("build %s: %v\n%s", name, err, out)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	jsonFile := filepath.Join(t.TempDir(), "legs.jsonl")
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = Main(ctx, []string{
+		"--bin", ours, "--noop-bin", filepath.Join(bin, "noop-extproc"),
+		"--catalog", filepath.Join(root, "test/bench/testdata/catalog.yaml"),
+		"--concurrency", "2", "--bodies", "default", "--extra", "2:resp1m", "--reps", "1",
+		"--warmup", "50ms", "--duration", "200ms", "--http-concurrency", "2", "--http-duration", "200ms",
+		"--json", jsonFile,
+	}, &stdout, &stderr)
+	out := stdout.String()
+	if err != nil {
+		t.Fatalf("Main: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
+	}
+	for _, want := range []string{"c=2   default", "c=2   resp1m", "ratio", "summary", "RSS at the end of the matrix",
+		"body size", "stand-in + sidecar", "stand-in, no ext_proc", "added by the sidecar"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	legs, err := os.ReadFile(jsonFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2 cases x 1 pair x 2 sides, plus 3 HTTP paths.
+	if n := bytes.Count(legs, []byte("\n")); n != 7 {
+		t.Errorf("%d JSON lines, want 7:\n%s", n, legs)
+	}
+}

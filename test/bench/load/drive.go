@@ -1,0 +1,264 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrNoExchanges is returned when not one exchange succeeded in the
+// measured window.
+var ErrNoExchanges = errors.New("no successful exchange in the measured window")
+
+// drainTimeout bounds how long Drive waits, after the window, for the
+// exchanges in flight to finish before it cancels them.
+const drainTimeout = 30 * time.Second
+
+// errorBackoff keeps a worker whose exchanges fail at once (server down)
+// from spinning.
+const errorBackoff = 10 * time.Millisecond
+
+// Exchange performs one exchange for worker (0 <= worker < concurrency)
+// and returns its latency. It is called by several goroutines at once.
+type Exchange func(ctx context.Context, worker int) (time.Duration, error)
+
+// DriveConfig shapes a closed-loop run.
+type DriveConfig struct {
+	// Concurrency is the number of workers, each doing one exchange after
+	// the other.
+	Concurrency int
+	// Warmup runs before the measured window and is not counted.
+	Warmup time.Duration
+	// Duration is the measured window.
+	Duration time.Duration
+	// PID is the server process whose CPU and memory are read from /proc;
+	// 0 skips them.
+	PID int
+}
+
+// Result is what one run measured.
+type Result struct {
+	Concurrency int `json:"concurrency"`
+	// Exchanges completed successfully inside the measured window.
+	Exchanges int64 `json:"exchanges"`
+	// Errors counts failed exchanges during warmup and window (shutdown
+	// cancellations excluded); FirstError is the first one's text.
+	Errors     int64         `json:"errors"`
+	FirstError string        `json:"first_error,omitempty"`
+	Window     time.Duration `json:"window_ns"`
+	Rate       float64       `json:"exchanges_per_s"`
+	Latency    Latency       `json:"latency"`
+
+	// Server is filled when DriveConfig.PID is set.
+	Server *ServerStats `json:"server,omitempty"`
+	// GenCPU is this process's CPU time over the window: the load
+	// generator, and anything else running in it.
+	GenCPU            time.Duration `json:"gen_cpu_ns"`
+	GenCPUPerExchange time.Duration `json:"gen_cpu_per_exchange_ns"`
+	// MachineCPU is the busy time of all CPUs over the window (0 when
+	// /proc/stat is unreadable). What neither the server nor the generator
+	// used (Other) was taken by other processes and skews the run.
+	MachineCPU time.Duration `json:"machine_cpu_ns"`
+}
+
+// Other is the machine's busy CPU time over the window that neither the
+// server (when measured) nor this process used; never negative.
+func (r *Result) Other() time.Duration {
+	o := r.MachineCPU - r.GenCPU
+	if r.Server != nil {
+		o -= r.Server.CPU
+	}
+	if r.MachineCPU == 0 || o < 0 {
+		return 0
+	}
+	return o
+}
+
+// ServerStats is the server process's share of a run.
+type ServerStats struct {
+	PID            int           `json:"pid"`
+	CPU            time.Duration `json:"cpu_ns"` // utime+stime over the window
+	CPUPerExchange time.Duration `json:"cpu_per_exchange_ns"`
+	RSS            int64         `json:"rss_bytes"`  // VmRSS after the run
+	Peak           int64         `json:"peak_bytes"` // VmHWM after the run
+}
+
+// Cores is the average number of CPUs a process used over the window.
+func (r *Result) Cores(cpu time.Duration) float64 {
+	if r.Window <= 0 {
+		return 0
+	}
+	return cpu.Seconds() / r.Window.Seconds()
+}
+
+// worker is one closed-loop worker's private record; Drive reads it only
+// after the worker has stopped.
+type worker struct {
+	lat   []time.Duration
+	errs  int64
+	first error
+}
+
+// Drive runs ex in Concurrency closed loops: Warmup first, then the
+// measured Duration, during which it counts successful exchanges, keeps
+// their latencies and samples CPU (server and own) at both ends. Then each
+// worker finishes its exchange in flight and stops: cutting exchanges
+// short would look like failed requests to the server (and, for
+// cpen-extproc, eject routes for the next run). A cancelled ctx ends the
+// run early with ctx's error.
+func Drive(ctx context.Context, cfg DriveConfig, ex Exchange) (Result, error) {
+	if cfg.Concurrency < 1 {
+		return Result{}, fmt.Errorf("concurrency must be at least 1, got %d", cfg.Concurrency)
+	}
+	if cfg.Duration <= 0 {
+		return Result{}, fmt.Errorf("duration must be positive, got %v", cfg.Duration)
+	}
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var measuring, finish atomic.Bool
+	workers := make([]worker, cfg.Concurrency)
+	var wg sync.WaitGroup
+	for i := range workers {
+		w := &workers[i]
+		w.lat = make([]time.Duration, 0, 4096)
+		wg.Go(func() { w.loop(wctx, i, ex, &measuring, &finish) })
+	}
+	res, err := window(ctx, cfg, &measuring)
+	finish.Store(true)
+	stopped := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(drainTimeout):
+		stop()
+		<-stopped
+	}
+	if err != nil {
+		return Result{}, err
+	}
+
+	res.Concurrency = cfg.Concurrency
+	n := 0
+	for i := range workers {
+		n += len(workers[i].lat)
+	}
+	all := make([]time.Duration, 0, n)
+	for i := range workers {
+		w := &workers[i]
+		all = append(all, w.lat...)
+		res.Errors += w.errs
+		if w.first != nil && res.FirstError == "" {
+			res.FirstError = w.first.Error()
+		}
+	}
+	res.Exchanges = int64(len(all))
+	res.Latency = Summarize(all)
+	res.Rate = float64(res.Exchanges) / res.Window.Seconds()
+	if res.Exchanges > 0 {
+		res.GenCPUPerExchange = res.GenCPU / time.Duration(res.Exchanges)
+		if res.Server != nil {
+			res.Server.CPUPerExchange = res.Server.CPU / time.Duration(res.Exchanges)
+		}
+	}
+	if cfg.PID != 0 {
+		mem, err := ReadProcMem(cfg.PID)
+		if err != nil {
+			return res, err
+		}
+		res.Server.RSS, res.Server.Peak = mem.RSS, mem.Peak
+	}
+	if res.Exchanges == 0 {
+		if res.FirstError != "" {
+			return res, fmt.Errorf("%w (first error: %s)", ErrNoExchanges, res.FirstError)
+		}
+		return res, ErrNoExchanges
+	}
+	return res, nil
+}
+
+func (w *worker) loop(ctx context.Context, id int, ex Exchange, measuring, finish *atomic.Bool) {
+	for ctx.Err() == nil && !finish.Load() {
+		lat, err := ex(ctx, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				return // the run is over; this exchange was cut short
+			}
+			w.errs++
+			if w.first == nil {
+				w.first = err
+			}
+			_ = sleep(ctx, errorBackoff)
+			continue
+		}
+		if measuring.Load() {
+			w.lat = append(w.lat, lat)
+		}
+	}
+}
+
+// window waits out the warmup, then measures Duration with the CPU
+// samples taken right where measuring flips.
+func window(ctx context.Context, cfg DriveConfig, measuring *atomic.Bool) (Result, error) {
+	if err := sleep(ctx, cfg.Warmup); err != nil {
+		return Result{}, err
+	}
+	srv0, self0, mach0, err := sample(cfg.PID)
+	if err != nil {
+		return Result{}, err
+	}
+	t0 := time.Now()
+	measuring.Store(true)
+	err = sleep(ctx, cfg.Duration)
+	measuring.Store(false)
+	t1 := time.Now()
+	if err != nil {
+		return Result{}, err
+	}
+	srv1, self1, mach1, err := sample(cfg.PID)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Window: t1.Sub(t0), GenCPU: self1.Total() - self0.Total()}
+	if mach0 > 0 && mach1 > 0 {
+		res.MachineCPU = mach1 - mach0
+	}
+	if cfg.PID != 0 {
+		res.Server = &ServerStats{PID: cfg.PID, CPU: srv1.Total() - srv0.Total()}
+	}
+	return res, nil
+}
+
+// sample reads the server's, this process's and the machine's CPU time;
+// the machine's is optional (0 when unreadable).
+func sample(pid int) (srv, self ProcCPU, machine time.Duration, err error) {
+	if pid != 0 {
+		if srv, err = ReadProcCPU(pid); err != nil {
+			return srv, self, 0, err
+		}
+	}
+	if self, err = SelfCPU(); err != nil {
+		return srv, self, 0, err
+	}
+	machine, _ = ReadMachineCPU()
+	return srv, self, machine, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
