@@ -204,7 +204,8 @@ func (x *exchange) decide(aliasBytes []byte) error {
 	x.rt.health.AdmitRoute(route.Index, route.RPMLimit, now)
 	c.upstream = x.rt.providers[route.ProviderName]
 	c.decided = true
-	c.routeJSON = x.appendRouteJSON(make([]byte, 0, 512), "chat")
+	x.bufs.route = x.appendRouteJSON(x.bufs.route[:0], "chat")
+	c.routeJSON = x.bufs.route
 	c.aliasJSON = appendJSONString(nil, c.decision.Tier.Alias)
 	if ce := x.log.Check(zap.DebugLevel, "route selected"); ce != nil {
 		ce.Write(zap.ByteString("request_id", x.requestID), zap.String("key_id", c.key.ID),
@@ -235,7 +236,8 @@ func (x *exchange) dispatch(body []byte, cb *chatBody) *extprocv3.ProcessingResp
 			edits[0], edits[1] = edits[1], edits[0]
 		}
 	}
-	newBody := jsonbody.Apply(nil, body, edits[:n]...)
+	newBody := jsonbody.Apply(x.bufs.req, body, edits[:n]...)
+	x.bufs.req = newBody
 
 	mu := x.rp.mutation(phReqBody)
 	mu.remove("authorization")   // the client's cpen_live key never reaches a provider

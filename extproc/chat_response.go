@@ -2,6 +2,7 @@ package extproc
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -93,11 +94,12 @@ func (x *exchange) rewriteJSON(body []byte, status string) []byte {
 	if !jsonbody.Shape(body) {
 		return nil
 	}
-	return x.patchObject(nil, body, true, true, status)
+	x.bufs.resp = x.patchObject(x.bufs.resp[:0], body, true, true, status)
+	return x.bufs.resp
 }
 
-// patchObject edits one validated JSON object: model → alias, and the
-// cpen fields asked for. It appends the result to dst.
+// patchObject edits one JSON object (Shape checked): model → alias, and
+// the cpen fields asked for. It appends the result to dst in one pass.
 func (x *exchange) patchObject(dst, obj []byte, withRoute, withStatus bool, status string) []byte {
 	c := &x.chat
 	var model jsonbody.Member
@@ -108,33 +110,33 @@ func (x *exchange) patchObject(dst, obj []byte, withRoute, withStatus bool, stat
 			model, hasModel = it.M, true
 		}
 	}
-	extra := make([]byte, 0, len(c.routeJSON)+48)
+	closing := bytes.LastIndexByte(obj, '}')
+	dst = slices.Grow(dst, len(obj)+len(c.aliasJSON)+len(c.routeJSON)+48)
+	at := 0
+	if hasModel {
+		dst = append(dst, obj[:model.ValStart]...)
+		dst = append(dst, c.aliasJSON...)
+		at = model.ValEnd
+	}
+	dst = append(dst, obj[at:closing]...)
+	sep := has
 	if withStatus {
-		extra = append(extra, `"cpen_status":"`...)
-		extra = append(extra, status...)
-		extra = append(extra, '"')
+		if sep {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `"cpen_status":"`...)
+		dst = append(dst, status...)
+		dst = append(dst, '"')
+		sep = true
 	}
 	if withRoute {
-		if withStatus {
-			extra = append(extra, ',')
+		if sep {
+			dst = append(dst, ',')
 		}
-		extra = append(extra, `"cpen_route":`...)
-		extra = append(extra, c.routeJSON...)
+		dst = append(dst, `"cpen_route":`...)
+		dst = append(dst, c.routeJSON...)
 	}
-	var edits [2]jsonbody.Edit
-	n := 0
-	if hasModel {
-		edits[n] = jsonbody.ReplaceValue(&model, c.aliasJSON)
-		n++
-	}
-	if len(extra) > 0 {
-		edits[n] = jsonbody.AppendMembers(obj, has, extra)
-		n++
-	}
-	if len(dst) == 0 {
-		return jsonbody.Apply(dst, obj, edits[:n]...)
-	}
-	return append(dst, jsonbody.Apply(nil, obj, edits[:n]...)...)
+	return append(dst, obj[closing:]...)
 }
 
 // rewriteSSE edits a buffered event stream: every chunk's model becomes the
@@ -154,7 +156,7 @@ func (x *exchange) rewriteSSE(body []byte) []byte {
 	if first < 0 {
 		return nil
 	}
-	out := make([]byte, 0, len(body)+len(x.chat.routeJSON)+64)
+	out := slices.Grow(x.bufs.resp[:0], len(body)+len(x.chat.routeJSON)+64)
 	for i, ln := range lines {
 		p, ok := ssePayload(ln)
 		if !ok || !jsonbody.Shape(p) {
@@ -165,6 +167,7 @@ func (x *exchange) rewriteSSE(body []byte) []byte {
 		out = x.patchObject(out, p, i == first, i == last, "completed")
 		out = append(out, ln[len(ln)-len(lineEnd(ln)):]...)
 	}
+	x.bufs.resp = out
 	return out
 }
 
@@ -205,7 +208,7 @@ func (x *exchange) settle() {
 			RouteID: route.ID, ModelFamily: route.ModelFamily, VisibleTotal: route.VisibleTotal,
 		}, now)
 	}
-	x.srv.metrics.served(route.ID, c.status)
+	x.rt.counters[route.Index].served(c.status)
 	// Envoy's access log has the request; this line is for debugging.
 	if ce := x.log.Check(zap.DebugLevel, "request served"); ce != nil {
 		ce.Write(zap.ByteString("request_id", x.requestID), zap.String("key_id", c.key.ID), zap.String("route_id", route.ID),

@@ -47,7 +47,28 @@ type exchange struct {
 	chat  chatState
 	// requestID is Envoy's x-request-id, logged with every line.
 	requestID []byte
+	bufs      buffers
 	rp        replies
+}
+
+// buffers are the new bodies and the cpen_route of a stream, kept with the
+// pooled exchange: gRPC has serialised them before the stream ends.
+type buffers struct {
+	req, resp, route []byte
+}
+
+// maxKeptBuffer bounds what a pooled exchange keeps, so one large body
+// does not pin its memory for good.
+const maxKeptBuffer = 64 << 10
+
+func (b buffers) reset() buffers {
+	keep := func(p []byte) []byte {
+		if cap(p) > maxKeptBuffer {
+			return nil
+		}
+		return p[:0]
+	}
+	return buffers{req: keep(b.req), resp: keep(b.resp), route: keep(b.route)}
 }
 
 // handle advances the state machine by one message and returns its answer.

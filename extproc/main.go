@@ -33,6 +33,12 @@ import (
 // buffered bodies with a 500.
 const maxGRPCMessage = 64<<20 + 1<<20
 
+// streamWorkers is how many goroutines serve ext_proc streams before gRPC
+// falls back to one goroutine per stream. A stream lives as long as its
+// HTTP request, upstream time included, so the pool is larger than the core
+// count.
+const streamWorkers = 64
+
 // Main runs the sidecar until ctx ends (SIGTERM), then drains in-flight
 // streams. It returns an error for bad flags, a bad catalog or a listener
 // that cannot start.
@@ -88,7 +94,10 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("--admin-addr: %w", err)
 	}
 
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage))
+	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage),
+		// Reused stream goroutines keep their grown stacks: a new goroutine
+		// per request would grow its stack again every time.
+		grpc.NumStreamWorkers(streamWorkers))
 	extprocv3.RegisterExternalProcessorServer(gs, srv)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)

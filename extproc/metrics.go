@@ -1,8 +1,6 @@
 package extproc
 
 import (
-	"strconv"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -34,15 +32,40 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) served(route string, status int) {
+// statusClasses is how many status classes label upstream statuses:
+// status/100, with 0 for no answer.
+const statusClasses = 6
+
+func statusClass(i int) string {
+	if i == 0 {
+		return "none"
+	}
+	return string(rune('0'+i)) + "xx"
+}
+
+// routeCounters are one route's served counters by status class, resolved
+// once per catalog version so the hot path does no label lookup.
+type routeCounters [statusClasses]prometheus.Counter
+
+func (m *Metrics) routeCounters(route string) *routeCounters {
+	var rc routeCounters
 	if m == nil {
-		return
+		return &rc
 	}
-	class := "none"
-	if status > 0 {
-		class = strconv.Itoa(status/100) + "xx"
+	for i := range rc {
+		rc[i] = m.servedTotal.WithLabelValues(route, statusClass(i))
 	}
-	m.servedTotal.WithLabelValues(route, class).Inc()
+	return &rc
+}
+
+func (rc *routeCounters) served(status int) {
+	i := status / 100
+	if i < 0 || i >= len(rc) {
+		i = 0
+	}
+	if c := rc[i]; c != nil {
+		c.Inc()
+	}
 }
 
 func (m *Metrics) rejected(code string) {

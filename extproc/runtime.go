@@ -18,6 +18,7 @@ type runtime struct {
 	providers map[string]*upstream
 	health    RouteHealth
 	maxBody   int64
+	counters  []*routeCounters // by selector.Route.Index
 }
 
 // upstream is a provider as the request path needs it.
@@ -43,6 +44,9 @@ func (s *Server) Apply(c *config.Catalog) error {
 		providers: make(map[string]*upstream, len(c.Providers)),
 		health:    s.opts.newHealth(len(ix.Routes())),
 		maxBody:   c.MaxBodyBytes,
+	}
+	for _, r := range ix.Routes() {
+		rt.counters = append(rt.counters, s.metrics.routeCounters(r.ID))
 	}
 	for i := range c.Keys {
 		var h [32]byte

@@ -120,7 +120,7 @@ func (s *Server) newExchange() *exchange {
 // release ends the stream's processing and recycles its state.
 func (s *Server) release(x *exchange) {
 	x.finish()
-	*x = exchange{srv: s, log: s.log}
+	*x = exchange{srv: s, log: s.log, bufs: x.bufs.reset()}
 	s.exchanges.Put(x)
 }
 
