@@ -94,7 +94,14 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("--admin-addr: %w", err)
 	}
 
+	codec, err := newAnswerCodec()
+	if err != nil {
+		_ = lis.Close()
+		_ = adminLis.Close()
+		return err
+	}
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage),
+		grpc.ForceServerCodecV2(codec),
 		// Reused stream goroutines keep their grown stacks: a new goroutine
 		// per request would grow its stack again every time.
 		grpc.NumStreamWorkers(streamWorkers))

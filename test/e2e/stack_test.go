@@ -51,7 +51,7 @@ func runMain(m *testing.M) int {
 		}
 		defer os.RemoveAll(dir)
 		binPath = filepath.Join(dir, "cpen-extproc")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/cpen/router/extproc/cmd/cpen-extproc")
+		cmd := exec.Command("go", "build", "-tags", "vtprotobuf", "-o", binPath, "github.com/cpen/router/extproc/cmd/cpen-extproc")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "build cpen-extproc:", err)
