@@ -200,6 +200,12 @@ func sdkClient(url, key string) openai.Client {
 // sidecar logs the reload.
 func (s *sidecar) reloadCatalog(edit func(string) string) {
 	s.t.Helper()
+	s.reloadCatalogExpect(edit, `"msg":"catalog reloaded"`)
+}
+
+// reloadCatalogExpect is reloadCatalog waiting for a given log line.
+func (s *sidecar) reloadCatalogExpect(edit func(string) string, logLine string) {
+	s.t.Helper()
 	b, err := os.ReadFile(s.catalogPath)
 	if err != nil {
 		s.t.Fatal(err)
@@ -211,14 +217,14 @@ func (s *sidecar) reloadCatalog(edit func(string) string) {
 	if err := os.WriteFile(s.catalogPath, []byte(next), 0o644); err != nil {
 		s.t.Fatal(err)
 	}
-	before := s.logs.count(`"msg":"catalog reloaded"`)
+	before := s.logs.count(logLine)
 	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		s.t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for s.logs.count(`"msg":"catalog reloaded"`) == before {
+	for s.logs.count(logLine) == before {
 		if time.Now().After(deadline) {
-			s.t.Fatalf("no reload logged; log:\n%s", s.logs.String())
+			s.t.Fatalf("no %s logged; log:\n%s", logLine, s.logs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
