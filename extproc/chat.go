@@ -7,7 +7,6 @@ import (
 	"errors"
 	"hash/maphash"
 	"strconv"
-	"strings"
 	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -35,21 +34,38 @@ type chatState struct {
 	status    int
 	stream    bool
 	rewrite   bool   // the response body is JSON or SSE we may edit
+	guestAddr string // the playground's client address; empty for keys
 	routeJSON []byte // the cpen_route object, built once per request
 	aliasJSON []byte // the alias as a JSON string
 	settled   bool
 }
 
-// chat is the processor for POST /v1/chat/completions.
-type chat struct{ passThrough }
+// chat is the processor for POST /v1/chat/completions, and for the guest
+// playground's chat, which has no key and a per-address limit.
+type chat struct {
+	passThrough
+	guest bool
+}
 
-func (chat) requestHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+// chatPath is the endpoint path after /v1, appended to a provider's prefix.
+const chatPath = "/chat/completions"
+
+func (p chat) requestHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
 	if x.rt == nil {
 		return nil, errNotReady
 	}
-	key, ok := x.rt.authenticate(headerBytes(h.GetHeaders(), "authorization"))
-	if !ok {
-		return nil, errUnauthorized
+	var key *config.Key
+	if p.guest {
+		// Guests share one limit per client address (api.md §1).
+		addr := clientAddr(h.GetHeaders())
+		key = &config.Key{ID: "guest:" + addr, RPMLimit: x.rt.cat.GuestRPM}
+		x.chat.guestAddr = addr
+	} else {
+		k, ok := x.rt.authenticate(headerBytes(h.GetHeaders(), "authorization"))
+		if !ok {
+			return nil, errUnauthorized
+		}
+		key = k
 	}
 	if string(headerBytes(h.GetHeaders(), ":method")) != "POST" {
 		return nil, errMethod
@@ -216,7 +232,11 @@ func (x *exchange) decide(aliasBytes []byte) error {
 
 func (x *exchange) rateLimited(a admission) error {
 	c := &x.chat
-	return &rateLimitedError{who: "key " + c.key.ID, limit: c.rpmLimit,
+	who := "key " + c.key.ID
+	if c.guestAddr != "" {
+		who = "guest address " + c.guestAddr
+	}
+	return &rateLimitedError{who: who, limit: c.rpmLimit,
 		clientCap: c.block.RPMCap > 0 && c.block.RPMCap < c.key.RPMLimit, adm: a}
 }
 
@@ -243,7 +263,7 @@ func (x *exchange) dispatch(body []byte, cb *chatBody) *extprocv3.ProcessingResp
 	mu.remove("authorization")   // the client's cpen_live key never reaches a provider
 	mu.remove("accept-encoding") // bodies come back plain, so they can be edited
 	mu.set("x-cpen-upstream-cluster", cs.upstream.cluster)
-	mu.set(":path", cs.upstream.pathPrefix+strings.TrimPrefix(x.path, "/v1"))
+	mu.set(":path", cs.upstream.chatPath)
 	if cs.upstream.authValue != "" {
 		mu.set(cs.upstream.authHeader, cs.upstream.authValue)
 	}

@@ -178,8 +178,16 @@ func route(path string) processor {
 	switch path {
 	case "/v1/chat/completions":
 		return chat{}
+	case "/playground/v1/chat/completions":
+		return chat{guest: true}
+	case "/playground":
+		return local{answer: playground}
 	case "/health":
 		return local{answer: healthAnswer}
+	case "/v1/status/routes":
+		return local{answer: statusRoutes}
+	case "/v1/billing/status":
+		return local{answer: billingStatus}
 	}
 	return local{answer: notFound}
 }

@@ -45,8 +45,8 @@ func notFound(*exchange, *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse,
 
 // health answers GET /health: 200 when some tier can route, else 503.
 func healthAnswer(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
-	if m := string(headerBytes(h.GetHeaders(), ":method")); m != "GET" && m != "HEAD" {
-		return nil, errMethod
+	if err := onlyGet(h); err != nil {
+		return nil, err
 	}
 	if x.rt == nil || !x.rt.canRoute(x.srv.opts.now()) {
 		return immediate(503, []byte(`{"status":"unavailable","detail":"No tier can route: no catalog, or every tier is down"}`), "cpen_health", nil), nil

@@ -25,7 +25,7 @@ type runtime struct {
 type upstream struct {
 	name       string
 	cluster    string
-	pathPrefix string
+	chatPath   string // pathPrefix + /chat/completions
 	authHeader string
 	authValue  string // scheme and key, ready to send; never logged
 }
@@ -68,7 +68,7 @@ func (s *Server) Apply(c *config.Catalog) error {
 			auth = p.AuthScheme + " " + auth
 		}
 		rt.providers[p.Name] = &upstream{
-			name: p.Name, cluster: p.Cluster, pathPrefix: p.PathPrefix,
+			name: p.Name, cluster: p.Cluster, chatPath: p.PathPrefix + chatPath,
 			authHeader: p.AuthHeader, authValue: auth,
 		}
 	}

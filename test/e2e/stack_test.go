@@ -193,7 +193,13 @@ func (s *sidecar) waitReady() {
 func (s *stack) client(key string) openai.Client { return sdkClient(s.url, key) }
 
 func sdkClient(url, key string) openai.Client {
-	return openai.NewClient(option.WithBaseURL(url+"/v1/"), option.WithAPIKey(key), option.WithMaxRetries(0))
+	return openai.NewClient(append(optionsFor(url+"/v1/"), option.WithAPIKey(key))...)
+}
+
+// optionsFor points the SDK at a base URL, without retries so every status
+// is seen as sent.
+func optionsFor(base string) []option.RequestOption {
+	return []option.RequestOption{option.WithBaseURL(base), option.WithMaxRetries(0), option.WithAPIKey("unused")}
 }
 
 // reloadCatalog rewrites the catalog file, sends SIGHUP and waits until the
