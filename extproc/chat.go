@@ -35,6 +35,9 @@ type chatState struct {
 	stream    bool
 	rewrite   bool   // the response body is JSON or SSE we may edit
 	guestAddr string // the playground's client address; empty for keys
+	streaming bool   // the response is an event stream, rewritten per chunk
+	bodyMsgs  int    // response body messages seen
+	sse       sseState
 	routeJSON []byte // the cpen_route object, built once per request
 	aliasJSON []byte // the alias as a JSON string
 	settled   bool
@@ -96,6 +99,7 @@ func (rt *runtime) authenticate(auth []byte) (*config.Key, bool) {
 type chatBody struct {
 	model, routing, stream jsonbody.Member
 	hasRouting, hasStream  bool
+	hasStreamOptions       bool
 	alias                  []byte // the model value, unquoted
 }
 
@@ -115,6 +119,9 @@ func parseChatBody(body []byte, cb *chatBody) error {
 			slot, seen = &cb.routing, &cb.hasRouting
 		case m.KeyIs("stream"):
 			slot, seen = &cb.stream, &cb.hasStream
+		case m.KeyIs("stream_options"):
+			cb.hasStreamOptions = true
+			continue
 		default:
 			continue
 		}
@@ -247,7 +254,7 @@ func (x *exchange) dispatch(body []byte, cb *chatBody) *extprocv3.ProcessingResp
 	cs := &x.chat
 	route := cs.decision.Route
 	model := appendJSONString(make([]byte, 0, len(route.Model)+2), route.Model)
-	edits := [2]jsonbody.Edit{jsonbody.ReplaceValue(&cb.model, model)}
+	edits := [3]jsonbody.Edit{jsonbody.ReplaceValue(&cb.model, model)}
 	n := 1
 	if cb.hasRouting {
 		edits[1] = jsonbody.RemoveMember(body, &cb.routing)
@@ -255,6 +262,13 @@ func (x *exchange) dispatch(body []byte, cb *chatBody) *extprocv3.ProcessingResp
 		if edits[1].Start < edits[0].Start {
 			edits[0], edits[1] = edits[1], edits[0]
 		}
+	}
+	if cs.stream && !cb.hasStreamOptions {
+		// Ask for the usage chunk, so the last data chunk carries usage
+		// and cpen_status (api.md §6). It goes at the closing brace, after
+		// every other edit.
+		edits[n] = jsonbody.AppendMembers(body, true, []byte(`"stream_options":{"include_usage":true}`))
+		n++
 	}
 	newBody := jsonbody.Apply(x.bufs.req, body, edits[:n]...)
 	x.bufs.req = newBody

@@ -2,6 +2,8 @@ package extproc
 
 import (
 	"bytes"
+
+	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	"slices"
 	"strings"
 
@@ -44,13 +46,25 @@ func (chat) responseHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.P
 	}
 	mu.set("x-cpen-route-id", c.decision.Route.ID)
 	mu.set("x-cpen-status", statusWord(c.status))
+	// An event stream is rewritten chunk by chunk as it arrives (STREAMED);
+	// its length changes, so content-length goes now: a mode switch comes
+	// too late for Envoy to drop it.
+	c.streaming = c.stream && c.status == 200 && c.rewrite && bytes.HasPrefix(ctype, []byte("text/event-stream"))
+	if c.streaming {
+		mu.remove("content-length")
+	}
 	mu.setInt("x-ratelimit-limit-requests", c.adm.Limit)
 	mu.setInt("x-ratelimit-remaining-requests", c.adm.Remaining)
 	mu.set("x-ratelimit-reset-requests", seconds(c.adm.Reset))
 	if h.GetEndOfStream() {
 		x.settle()
 	}
-	return x.rp.responseHeaders(x.rp.common(phRespHeaders, mu)), nil
+	resp := x.rp.responseHeaders(x.rp.common(phRespHeaders, mu))
+	if c.streaming {
+		x.rp.streamed.ResponseBodyMode = filterv3.ProcessingMode_STREAMED
+		resp.ModeOverride = &x.rp.streamed
+	}
+	return resp, nil
 }
 
 func statusWord(status int) string {
@@ -68,21 +82,33 @@ func (chat) responseBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.Process
 		}
 		return x.rp.responseBody(nil), nil
 	}
-	body := b.GetBody()
+	body, eos := b.GetBody(), b.GetEndOfStream()
+	c.bodyMsgs++
 	var out []byte
-	if c.stream && c.status < 400 {
-		out = x.rewriteSSE(body)
-	} else {
+	switch {
+	case c.streaming:
+		// Every chunk is answered with exactly the bytes to forward; an
+		// empty body holds an incomplete event back.
+		x.bufs.resp = x.streamChunk(x.bufs.resp[:0], body, eos)
+		out = x.bufs.resp
+		if out == nil {
+			out = []byte{}
+		}
+	default:
 		out = x.rewriteJSON(body, statusWord(c.status))
 	}
-	if b.GetEndOfStream() {
+	if eos {
 		x.settle()
 	}
 	if out == nil {
 		return x.rp.responseBody(nil), nil
 	}
 	mu := x.rp.mutation(phRespBody)
-	mu.setInt("content-length", len(out))
+	if eos && c.bodyMsgs == 1 {
+		// The whole body came in one message: buffered (Envoy may not have
+		// honoured the switch), so its length is checked against ours.
+		mu.setInt("content-length", len(out))
+	}
 	cr := x.rp.common(phRespBody, mu)
 	x.rp.withBody(phRespBody, cr, out)
 	return x.rp.responseBody(cr), nil
@@ -137,38 +163,6 @@ func (x *exchange) patchObject(dst, obj []byte, withRoute, withStatus bool, stat
 		dst = append(dst, c.routeJSON...)
 	}
 	return append(dst, obj[closing:]...)
-}
-
-// rewriteSSE edits a buffered event stream: every chunk's model becomes the
-// alias, the first chunk gets cpen_route, the last data chunk before [DONE]
-// gets cpen_status.
-func (x *exchange) rewriteSSE(body []byte) []byte {
-	lines := bytes.SplitAfter(body, []byte("\n"))
-	first, last := -1, -1
-	for i, ln := range lines {
-		if p, ok := ssePayload(ln); ok && jsonbody.Shape(p) {
-			if first < 0 {
-				first = i
-			}
-			last = i
-		}
-	}
-	if first < 0 {
-		return nil
-	}
-	out := slices.Grow(x.bufs.resp[:0], len(body)+len(x.chat.routeJSON)+64)
-	for i, ln := range lines {
-		p, ok := ssePayload(ln)
-		if !ok || !jsonbody.Shape(p) {
-			out = append(out, ln...)
-			continue
-		}
-		out = append(out, "data: "...)
-		out = x.patchObject(out, p, i == first, i == last, "completed")
-		out = append(out, ln[len(ln)-len(lineEnd(ln)):]...)
-	}
-	x.bufs.resp = out
-	return out
 }
 
 // ssePayload returns the data of a "data:" line, without its line end.

@@ -2,6 +2,7 @@ package extproc
 
 import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 )
 
@@ -21,6 +22,9 @@ type replies struct {
 	hm      [4]extprocv3.HeaderMutation
 	bm      [2]extprocv3.BodyMutation
 	bmb     [2]extprocv3.BodyMutation_Body
+	// streamed switches the response body to STREAMED (mode_override).
+	// Envoy copies both body modes literally; the request side is over.
+	streamed filterv3.ProcessingMode
 
 	// Header arena: options, values and raw bytes handed out in order.
 	opts             [24]corev3.HeaderValueOption
