@@ -13,6 +13,11 @@ func (t *Tier) selectBalanced(c *caps, lo, hi int, h Health, spread uint64, out 
 	var bestScore float64
 	var cheapestRank int32
 	for i := lo; i < hi; i++ {
+		if i == lo || i%blockSize == 0 {
+			if i = t.nextCandidate(i, c); i >= hi {
+				break
+			}
+		}
 		f := &t.fx[i]
 		if best >= 0 && !nearEqual(f.price, bestScore) {
 			end = i

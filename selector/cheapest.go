@@ -8,6 +8,11 @@ func (t *Tier) selectCheapest(c *caps, lo, hi int, h Health, out *Decision) bool
 	best := -1
 	var bestH RouteHealth
 	for i := lo; i < hi; i++ {
+		if i == lo || i%blockSize == 0 {
+			if i = t.nextCandidate(i, c); i >= hi {
+				break
+			}
+		}
 		f := &t.fx[i]
 		if best >= 0 && f.rank != t.fx[best].rank {
 			break

@@ -163,6 +163,7 @@ func (ix *Index) compileTier(t *Tier) {
 		t.fx[i] = newFixedRoute(r, ix.families[r.ModelFamily])
 		t.fx[i].rank = rank
 	}
+	t.buildBlocks()
 }
 
 // Tier returns the tier with this alias.

@@ -35,8 +35,11 @@ type refCase struct {
 func randCase(r *rand.Rand, ix func(*config.Catalog) *Index) (*Index, refCase) {
 	var c refCase
 	n := 1 + r.IntN(40)
+	if r.IntN(8) == 0 {
+		n = 100 + r.IntN(300) // several blocks of blockSize routes
+	}
 	for i := range n {
-		rt := route(fmt.Sprintf("r%02d", r.IntN(100)*100+i), "middle", fmt.Sprintf("f%d", r.IntN(3)), randPrice(r), randPrice(r))
+		rt := route(fmt.Sprintf("r%02d", r.IntN(100)*1000+i), "middle", fmt.Sprintf("f%d", r.IntN(3)), randPrice(r), randPrice(r))
 		if r.IntN(10) == 0 {
 			rt = paused(rt)
 		}

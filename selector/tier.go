@@ -21,6 +21,7 @@ type Tier struct {
 	cheapestReason     string // the common reason text, built once
 	routes             []*Route
 	fx                 []fixedRoute // parallel to routes
+	blocks             []blockMin   // per blockSize routes of fx
 }
 
 // Routes returns the tier's routes in price order (a copy of the slice).
@@ -89,4 +90,34 @@ func (t *Tier) totalRange(minTot, maxTot int64) (lo, hi int) {
 		}
 	}
 	return start, lo
+}
+
+// blockSize routes share one blockMin, so a scan can skip a block in which
+// no route meets the input or output cap (a cap below every route's input
+// price would otherwise scan the whole tier).
+const blockSize = 64
+
+// blockMin holds the lowest input and output ceilings of a block.
+type blockMin struct{ in, out int64 }
+
+func (t *Tier) buildBlocks() {
+	t.blocks = make([]blockMin, (len(t.fx)+blockSize-1)/blockSize)
+	for b := range t.blocks {
+		m := blockMin{in: t.fx[b*blockSize].inCeil, out: t.fx[b*blockSize].outCeil}
+		for _, f := range t.fx[b*blockSize : min((b+1)*blockSize, len(t.fx))] {
+			m.in, m.out = min(m.in, f.inCeil), min(m.out, f.outCeil)
+		}
+		t.blocks[b] = m
+	}
+}
+
+// nextCandidate returns i, or the first index of a later block when no
+// route from i to the end of its block can meet the per-direction caps.
+func (t *Tier) nextCandidate(i int, c *caps) int {
+	for b := i / blockSize; b < len(t.blocks); b++ {
+		if m := t.blocks[b]; m.in <= c.maxIn && m.out <= c.maxOut {
+			return max(i, b*blockSize)
+		}
+	}
+	return len(t.fx)
 }
