@@ -52,6 +52,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test -run '^$$' -fuzz '^FuzzEdit$$' -fuzztime $(FUZZTIME) ./extproc/jsonbody/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRequestBody$$' -fuzztime $(FUZZTIME) ./extproc/
 	$(GO) test -run '^$$' -fuzz '^FuzzFixedFit$$' -fuzztime $(FUZZTIME) ./selector/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseExtraction$$' -fuzztime $(FUZZTIME) ./extproc/extract/
 
 check-config: build ## validate CATALOG (default: the demo catalog) offline
 	$(BIN)/cpen-extproc --check-config $(or $(CATALOG),test/demo/catalog.yaml)

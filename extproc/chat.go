@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cpen/router/config"
+	"github.com/cpen/router/extproc/extract"
 	"github.com/cpen/router/extproc/jsonbody"
 	"github.com/cpen/router/extproc/routing"
 	"github.com/cpen/router/selector"
@@ -38,9 +39,11 @@ type chatState struct {
 	streaming bool   // the response is an event stream, rewritten per chunk
 	bodyMsgs  int    // response body messages seen
 	sse       sseState
-	routeJSON []byte // the cpen_route object, built once per request
-	aliasJSON []byte // the alias as a JSON string
-	settled   bool
+	// extraction is the parsed /v1/extractions request; nil for chat.
+	extraction *extract.Request
+	routeJSON  []byte // the cpen_route object, built once per request
+	aliasJSON  []byte // the alias as a JSON string
+	settled    bool
 }
 
 // chat is the processor for POST /v1/chat/completions, and for the guest
@@ -227,7 +230,11 @@ func (x *exchange) decide(aliasBytes []byte) error {
 	x.rt.health.AdmitRoute(route.Index, route.RPMLimit, now)
 	c.upstream = x.rt.providers[route.ProviderName]
 	c.decided = true
-	x.bufs.route = x.appendRouteJSON(x.bufs.route[:0], "chat")
+	task := "chat"
+	if c.extraction != nil {
+		task = "extraction"
+	}
+	x.bufs.route = x.appendRouteJSON(x.bufs.route[:0], task)
 	c.routeJSON = x.bufs.route
 	c.aliasJSON = appendJSONString(nil, c.decision.Tier.Alias)
 	if ce := x.log.Check(zap.DebugLevel, "route selected"); ce != nil {
@@ -272,7 +279,14 @@ func (x *exchange) dispatch(body []byte, cb *chatBody) *extprocv3.ProcessingResp
 	}
 	newBody := jsonbody.Apply(x.bufs.req, body, edits[:n]...)
 	x.bufs.req = newBody
+	return x.sendUpstream(newBody)
+}
 
+// sendUpstream answers the request body: the cluster header with a
+// route-cache clear, the provider's path and key instead of the client's,
+// and the new body with its length.
+func (x *exchange) sendUpstream(newBody []byte) *extprocv3.ProcessingResponse {
+	cs := &x.chat
 	mu := x.rp.mutation(phReqBody)
 	mu.remove("authorization")   // the client's cpen_live key never reaches a provider
 	mu.remove("accept-encoding") // bodies come back plain, so they can be edited

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cpen/router/extproc/extract"
 	"github.com/cpen/router/extproc/jsonbody"
 	"github.com/cpen/router/extproc/routing"
 	"github.com/cpen/router/selector"
@@ -62,6 +63,7 @@ type apiError struct {
 func toAPIError(err error) (*apiError, bool) {
 	var (
 		fe  *routing.FieldError
+		xe  *extract.FieldError
 		se  *selector.Error
 		big *bodyTooLargeError
 		rl  *rateLimitedError
@@ -72,6 +74,8 @@ func toAPIError(err error) (*apiError, bool) {
 	case errors.As(err, &big):
 		return &apiError{status: 413, errType: "invalid_request_error", code: "body_too_large",
 			detail: fmt.Sprintf("Request body is over the limit of %d bytes", big.limit)}, true
+	case errors.As(err, &xe):
+		return &apiError{status: 400, errType: "invalid_request_error", code: xe.Code(), detail: xe.Error()}, true
 	case errors.As(err, &fe):
 		code := "invalid_request"
 		if strings.HasPrefix(fe.Field, "routing") {

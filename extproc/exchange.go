@@ -178,6 +178,8 @@ func route(path string) processor {
 	switch path {
 	case "/v1/chat/completions":
 		return chat{}
+	case "/v1/extractions":
+		return extraction{}
 	case "/playground/v1/chat/completions":
 		return chat{guest: true}
 	case "/playground":

@@ -1,0 +1,79 @@
+package extproc
+
+import (
+	"errors"
+	"strconv"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
+	"github.com/cpen/router/extproc/extract"
+	"github.com/cpen/router/extproc/routing"
+)
+
+// extraction is the processor for POST /v1/extractions (api.md §8): the
+// request becomes a structured-output chat completion, and the answer is
+// validated against the caller's schema before it is returned.
+type extraction struct{ chat }
+
+func (extraction) requestBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	body := b.GetBody()
+	if int64(len(body)) > x.rt.maxBody {
+		return nil, &bodyTooLargeError{size: int64(len(body)), limit: x.rt.maxBody}
+	}
+	if len(body) == 0 {
+		return nil, errEmptyBody
+	}
+	req, err := extract.ParseRequest(body, extract.DefaultMaxSchemaBytes)
+	if err != nil {
+		return nil, err
+	}
+	c := &x.chat
+	c.extraction = req
+	if req.HasRouting {
+		if c.block, err = routing.Parse(req.Routing); err != nil {
+			return nil, err
+		}
+	}
+	if err := x.decide([]byte(req.Model)); err != nil {
+		return nil, err
+	}
+	x.bufs.req = append(x.bufs.req[:0], req.UpstreamBody(c.decision.Route.Model)...)
+	return x.sendUpstream(x.bufs.req), nil
+}
+
+// responseBody turns the provider's chat completion into the extraction
+// answer: 200 with the parsed output, 422 when it does not match the
+// schema, 502 when the answer holds no content. Provider errors pass as
+// they do for chat.
+func (p extraction) responseBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	c := &x.chat
+	if !c.decided || c.status >= 300 || !b.GetEndOfStream() {
+		return p.chat.responseBody(x, b)
+	}
+	status := 200
+	var out []byte
+	res, err := c.extraction.Result(b.GetBody())
+	var invalid *extract.InvalidOutputError
+	switch {
+	case err == nil:
+		out = res.Body(c.decision.Tier.Alias, c.routeJSON)
+	case errors.As(err, &invalid):
+		status = 422
+		out = invalid.Body(c.decision.Tier.Alias, c.routeJSON)
+	default:
+		status = 502
+		e := &apiError{status: 502, errType: "upstream_error", code: "no_content", detail: "The provider's answer held no usable content"}
+		out = e.body()
+	}
+	c.status = status
+	x.settle()
+	mu := x.rp.mutation(phRespBody)
+	if status != 200 {
+		mu.set(":status", strconv.Itoa(status))
+		mu.set("x-cpen-status", "failed")
+	}
+	mu.setInt("content-length", len(out))
+	cr := x.rp.common(phRespBody, mu)
+	x.rp.withBody(phRespBody, cr, out)
+	return x.rp.responseBody(cr), nil
+}
