@@ -78,9 +78,6 @@ func TestMedian(t *testing.T) {
 // TestRunnerEndToEnd builds both servers and runs a tiny matrix, HTTP
 // overhead included. It checks the shape of the report, not the numbers.
 func TestRunnerEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the servers")
-	}
 	root, err := filepath.Abs("../../..")
 	if err != nil {
 		t.Fatal(err)
