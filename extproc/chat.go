@@ -289,6 +289,7 @@ func (x *exchange) sendUpstream(newBody []byte) *extprocv3.ProcessingResponse {
 	cs := &x.chat
 	mu := x.rp.mutation(phReqBody)
 	mu.remove("authorization")   // the client's cpen_live key never reaches a provider
+	mu.remove("x-api-key")       // nor one sent the way some SDKs send keys
 	mu.remove("accept-encoding") // bodies come back plain, so they can be edited
 	mu.set("x-cpen-upstream-cluster", cs.upstream.cluster)
 	mu.set(":path", cs.upstream.chatPath)

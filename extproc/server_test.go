@@ -177,7 +177,7 @@ func TestChatSeedExample(t *testing.T) {
 	if !body.GetClearRouteCache() {
 		t.Error("request body answer does not clear the route cache")
 	}
-	wantReq := []string{"-accept-encoding", "-authorization", ":path=/v1/chat/completions", "authorization=Bearer sk-prov-a",
+	wantReq := []string{"-accept-encoding", "-authorization", "-x-api-key", ":path=/v1/chat/completions", "authorization=Bearer sk-prov-a",
 		"content-length=" + itoa(len(body.GetBodyMutation().GetBody())), "x-cpen-upstream-cluster=cluster_a"}
 	if got := mutationOf(body); strings.Join(got, "\n") != strings.Join(wantReq, "\n") {
 		t.Errorf("request mutation:\ngot  %q\nwant %q", got, wantReq)

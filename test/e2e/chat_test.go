@@ -24,10 +24,10 @@ const (
 type route map[string]any
 
 // chat sends one chat completion with an optional routing block (nil: none).
-func chat(t *testing.T, s *stack, key, model string, routing any) (*openai.ChatCompletion, *http.Response, error) {
+func chat(t *testing.T, s *stack, key, model string, routing any, extra ...option.RequestOption) (*openai.ChatCompletion, *http.Response, error) {
 	t.Helper()
 	var resp *http.Response
-	opts := []option.RequestOption{option.WithResponseInto(&resp)}
+	opts := append([]option.RequestOption{option.WithResponseInto(&resp)}, extra...)
 	if routing != nil {
 		opts = append(opts, option.WithJSONSet("routing", routing))
 	}
@@ -281,11 +281,12 @@ func TestRPMCap(t *testing.T) {
 // client's key or routing; the client never the provider's model.
 func TestWhatEachSideSees(t *testing.T) {
 	s := startStack(t)
-	_, resp, err := chat(t, s, leakKey, "cpen/middle", route{"strategy": "cheapest"})
+	// The key also sent as x-api-key, as some SDKs do, must not leak either.
+	_, resp, err := chat(t, s, leakKey, "cpen/middle", route{"strategy": "cheapest"}, option.WithHeader("x-api-key", leakKey))
 	if err != nil {
 		t.Fatal(err)
 	}
-	comp2, resp2, err := chat(t, s, leakKey, "cpen/middle", route{"strategy": "cheapest", "min_total_per_1m": "0.30"})
+	comp2, resp2, err := chat(t, s, leakKey, "cpen/middle", route{"strategy": "cheapest", "min_total_per_1m": "0.30"}, option.WithHeader("x-api-key", leakKey))
 	if err != nil {
 		t.Fatal(err)
 	}
