@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cpen/router/selector/state"
+	"github.com/cpen/router/selector/state/statetest"
 )
 
 type Admission = state.Admission
@@ -16,90 +17,25 @@ type Admission = state.Admission
 // The table of selector/state's TestLimiterWindow: the Redis limiter gives
 // the same answers, and so does the in-process one run beside it.
 func TestLimiterWindow(t *testing.T) {
-	type step struct {
-		at    time.Duration
-		peek  bool
-		limit int
-		want  Admission
-	}
-	tests := []struct {
-		name  string
-		steps []step
-	}{
-		{name: "admit up to the limit, deny, slide", steps: []step{
-			{at: 0, limit: 3, want: Admission{Allowed: true, Limit: 3, Remaining: 2, Reset: 60 * time.Second}},
-			{at: 10 * time.Second, limit: 3, want: Admission{Allowed: true, Limit: 3, Remaining: 1, Reset: 50 * time.Second}},
-			{at: 20 * time.Second, limit: 3, want: Admission{Allowed: true, Limit: 3, Remaining: 0, Reset: 40 * time.Second}},
-			{at: 30 * time.Second, limit: 3, want: Admission{Limit: 3, Reset: 30 * time.Second, RetryAfter: 30 * time.Second}},
-			{at: 59*time.Second + 999*time.Millisecond, limit: 3, want: Admission{Limit: 3, Reset: time.Millisecond, RetryAfter: time.Second}},
-			{at: 60 * time.Second, limit: 3, want: Admission{Allowed: true, Limit: 3, Remaining: 0, Reset: 10 * time.Second}},
-			{at: 60 * time.Second, limit: 3, want: Admission{Limit: 3, Reset: 10 * time.Second, RetryAfter: 10 * time.Second}},
-			{at: 200 * time.Second, peek: true, limit: 3, want: Admission{Allowed: true, Limit: 3, Remaining: 3}},
-		}},
-		{name: "peek takes nothing", steps: []step{
-			{at: 0, peek: true, limit: 1, want: Admission{Allowed: true, Limit: 1, Remaining: 1}},
-			{at: 0, peek: true, limit: 1, want: Admission{Allowed: true, Limit: 1, Remaining: 1}},
-			{at: time.Second, limit: 1, want: Admission{Allowed: true, Limit: 1, Remaining: 0, Reset: 60 * time.Second}},
-			{at: 2 * time.Second, peek: true, limit: 1, want: Admission{Limit: 1, Reset: 59 * time.Second, RetryAfter: 59 * time.Second}},
-			{at: 3 * time.Second, peek: true, limit: 2, want: Admission{Allowed: true, Limit: 2, Remaining: 1, Reset: 58 * time.Second}},
-		}},
-		{name: "denials take no slot", steps: []step{
-			{at: 0, limit: 1, want: Admission{Allowed: true, Limit: 1, Remaining: 0, Reset: 60 * time.Second}},
-			{at: time.Second, limit: 1, want: Admission{Limit: 1, Reset: 59 * time.Second, RetryAfter: 59 * time.Second}},
-			{at: 2 * time.Second, limit: 1, want: Admission{Limit: 1, Reset: 58 * time.Second, RetryAfter: 58 * time.Second}},
-			{at: 60 * time.Second, limit: 1, want: Admission{Allowed: true, Limit: 1, Remaining: 0, Reset: 60 * time.Second}},
-		}},
-		{name: "a lower limit waits for enough admissions to leave", steps: []step{
-			{at: 0, limit: 5, want: Admission{Allowed: true, Limit: 5, Remaining: 4, Reset: 60 * time.Second}},
-			{at: 1 * time.Second, limit: 5, want: Admission{Allowed: true, Limit: 5, Remaining: 3, Reset: 59 * time.Second}},
-			{at: 2 * time.Second, limit: 5, want: Admission{Allowed: true, Limit: 5, Remaining: 2, Reset: 58 * time.Second}},
-			{at: 3 * time.Second, limit: 5, want: Admission{Allowed: true, Limit: 5, Remaining: 1, Reset: 57 * time.Second}},
-			// 4 in the window, limit 2: retry when the 3rd oldest (t=2s) leaves.
-			{at: 4 * time.Second, limit: 2, want: Admission{Limit: 2, Reset: 58 * time.Second, RetryAfter: 58 * time.Second}},
-			{at: 62 * time.Second, limit: 2, want: Admission{Allowed: true, Limit: 2, Remaining: 0, Reset: time.Second}},
-		}},
-		{name: "no limit", steps: []step{
-			{at: 0, limit: 0, want: Admission{Allowed: true}},
-			{at: 0, limit: -1, want: Admission{Allowed: true}},
-		}},
-		{name: "limit is capped at a million", steps: []step{
-			{at: 0, limit: 5_000_000, want: Admission{Allowed: true, Limit: 1_000_000, Remaining: 999_999, Reset: 60 * time.Second}},
-		}},
-		// Beyond the in-process table: nanosecond times, which float64
-		// sorted-set scores could not hold at today's Unix time.
-		{name: "nanosecond exact", steps: []step{
-			{at: 1, limit: 2, want: Admission{Allowed: true, Limit: 2, Remaining: 1, Reset: 60 * time.Second}},
-			{at: 3, limit: 2, want: Admission{Allowed: true, Limit: 2, Remaining: 0, Reset: 60*time.Second - 2}},
-			{at: 60*time.Second + 0, limit: 2, want: Admission{Limit: 2, Reset: 1, RetryAfter: time.Second}},
-			{at: 60*time.Second + 1, limit: 2, want: Admission{Allowed: true, Limit: 2, Remaining: 0, Reset: 2}},
-			{at: 60*time.Second + 2, peek: true, limit: 2, want: Admission{Limit: 2, Reset: 1, RetryAfter: time.Second}},
-			{at: 60*time.Second + 3, peek: true, limit: 2, want: Admission{Allowed: true, Limit: 2, Remaining: 1, Reset: 60*time.Second - 2}},
-		}},
-		{name: "clock stepping back records at the newest admission", steps: []step{
-			{at: 10 * time.Second, limit: 3, want: Admission{Allowed: true, Limit: 3, Remaining: 2, Reset: 60 * time.Second}},
-			{at: 5 * time.Second, limit: 3, want: Admission{Allowed: true, Limit: 3, Remaining: 1, Reset: 65 * time.Second}},
-			{at: 69 * time.Second, limit: 3, want: Admission{Allowed: true, Limit: 3, Remaining: 0, Reset: time.Second}},
-			{at: 70 * time.Second, peek: true, limit: 3, want: Admission{Allowed: true, Limit: 3, Remaining: 2, Reset: 59 * time.Second}},
-		}},
-	}
+	tests := statetest.LimiterWindowCases()
 	r := startRedis(t)
 	client := r.Client(t)
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			l := newStore(t, client, WithPrefix("test:"+tt.name+":")).Limiter()
+		t.Run(tt.Name, func(t *testing.T) {
+			l := newStore(t, client, WithPrefix("test:"+tt.Name+":")).Limiter()
 			mem := state.NewLimiter()
-			for i, s := range tt.steps {
+			for i, s := range tt.Steps {
 				var got, inProcess Admission
-				if s.peek {
-					got, inProcess = l.Peek("key", s.limit, at(s.at)), mem.Peek("key", s.limit, at(s.at))
+				if s.Peek {
+					got, inProcess = l.Peek("key", s.Limit, at(s.At)), mem.Peek("key", s.Limit, at(s.At))
 				} else {
-					got, inProcess = l.Admit("key", s.limit, at(s.at)), mem.Admit("key", s.limit, at(s.at))
+					got, inProcess = l.Admit("key", s.Limit, at(s.At)), mem.Admit("key", s.Limit, at(s.At))
 				}
-				if got != s.want {
-					t.Fatalf("step %d (t=%v peek=%v): got %+v, want %+v", i, s.at, s.peek, got, s.want)
+				if got != s.Want {
+					t.Fatalf("step %d (t=%v peek=%v): got %+v, want %+v", i, s.At, s.Peek, got, s.Want)
 				}
 				if got != inProcess {
-					t.Fatalf("step %d (t=%v peek=%v): Redis %+v, in process %+v", i, s.at, s.peek, got, inProcess)
+					t.Fatalf("step %d (t=%v peek=%v): Redis %+v, in process %+v", i, s.At, s.Peek, got, inProcess)
 				}
 			}
 		})

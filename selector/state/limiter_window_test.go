@@ -1,0 +1,29 @@
+package state_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/cpen/router/selector/state"
+	"github.com/cpen/router/selector/state/statetest"
+)
+
+func TestLimiterWindow(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range statetest.LimiterWindowCases() {
+		t.Run(tc.Name, func(t *testing.T) {
+			l := state.NewLimiter()
+			for i, s := range tc.Steps {
+				var got state.Admission
+				if s.Peek {
+					got = l.Peek("key", s.Limit, t0.Add(s.At))
+				} else {
+					got = l.Admit("key", s.Limit, t0.Add(s.At))
+				}
+				if got != s.Want {
+					t.Fatalf("step %d (t=%v peek=%v): got %+v, want %+v", i, s.At, s.Peek, got, s.Want)
+				}
+			}
+		})
+	}
+}
