@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -201,4 +202,27 @@ func FuzzLoadCatalog(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The demo catalog is the default one with every provider sent to the mock
+// provider's cluster; anything else drifting would make the README's demo
+// say something the default catalog does not.
+func TestDemoCatalogMatchesDefault(t *testing.T) {
+	def, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	demo, err := LoadFile("../test/demo/catalog.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range demo.Providers {
+		if demo.Providers[i].Cluster != "mock_provider" {
+			t.Errorf("demo provider %s goes to cluster %s", demo.Providers[i].Name, demo.Providers[i].Cluster)
+		}
+		demo.Providers[i].Cluster = def.Providers[i].Cluster
+	}
+	if !reflect.DeepEqual(def, demo) {
+		t.Error("test/demo/catalog.yaml differs from config/default_catalog.yaml beyond provider clusters")
+	}
 }
