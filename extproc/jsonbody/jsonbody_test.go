@@ -13,14 +13,14 @@ func members(t *testing.T, body string) map[string]string {
 		t.Fatalf("Validate(%s): %v", body, err)
 	}
 	got := map[string]string{}
-	ForEach([]byte(body), func(m *Member) bool {
+	forEach([]byte(body), func(m *Member) bool {
 		got[m.KeyString()] = string(m.Value([]byte(body)))
 		return true
 	})
 	return got
 }
 
-func TestForEach(t *testing.T) {
+func TestMembers(t *testing.T) {
 	tests := []struct {
 		name string
 		body string
@@ -84,7 +84,7 @@ func TestEdits(t *testing.T) {
 			body := []byte(tc.body)
 			var edits []Edit
 			has := false
-			ForEach(body, func(m *Member) bool {
+			forEach(body, func(m *Member) bool {
 				has = true
 				switch m.KeyString() {
 				case "model":
@@ -130,14 +130,14 @@ func FuzzEdit(f *testing.F) {
 			t.Fatalf("Shape refused the valid object %q", body)
 		}
 		var all []Member
-		ForEach(body, func(m *Member) bool { all = append(all, *m); return true })
+		forEach(body, func(m *Member) bool { all = append(all, *m); return true })
 		for i := range all {
 			out := Apply(nil, body, RemoveMember(body, &all[i]))
 			if !json.Valid(out) {
 				t.Fatalf("removing member %d of %s gave invalid %s", i, body, out)
 			}
 			n := 0
-			ForEach(out, func(*Member) bool { n++; return true })
+			forEach(out, func(*Member) bool { n++; return true })
 			if n != len(all)-1 {
 				t.Fatalf("removing member %d of %s left %d members: %s", i, body, n, out)
 			}
@@ -167,6 +167,15 @@ func TestShape(t *testing.T) {
 	for _, tc := range tests {
 		if got := Shape([]byte(tc.body)); got != tc.want {
 			t.Errorf("Shape(%s) = %v, want %v", tc.body, got, tc.want)
+		}
+	}
+}
+
+// forEach walks the members of body with the iterator, like a caller does.
+func forEach(body []byte, fn func(m *Member) bool) {
+	for it := Members(body); it.Next(); {
+		if !fn(&it.M) {
+			return
 		}
 	}
 }

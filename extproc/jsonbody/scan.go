@@ -80,17 +80,6 @@ func Validate(body []byte) error {
 	return nil
 }
 
-// ForEach calls fn for each top-level member of a body that Validate
-// accepted, in order, until fn returns false.
-func ForEach(body []byte, fn func(m *Member) bool) {
-	it := Members(body)
-	for it.Next() {
-		if !fn(&it.M) {
-			return
-		}
-	}
-}
-
 // Iter walks the top-level members of a validated object without
 // allocating: for it.Next() { use it.M }.
 type Iter struct {
