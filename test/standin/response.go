@@ -284,6 +284,7 @@ collect:
 			if ev.err != nil {
 				// Upstream reset after its headers: the router resets downstream.
 				t.reset()
+				return
 			}
 			data = append(data, ev.data...)
 			if len(data) > limit {
@@ -347,6 +348,7 @@ func (t *txn) immediateReply(ir *extprocv3.ImmediateResponse) {
 func (t *txn) localReply(code int, body string, mutate func(*headerMap)) {
 	if t.respStarted {
 		t.reset()
+		return
 	}
 	h := &headerMap{}
 	h.add(":status", strconv.Itoa(code))
@@ -413,8 +415,16 @@ func (t *txn) flush() {
 }
 
 // reset is what Envoy does when a reply is impossible because the response
-// already started: reset the downstream stream. net/http's way to abort a
-// handler is this panic; deferred cleanups still run.
+// already started: reset the downstream stream. The connection is taken
+// over and closed, so the client sees the body cut short; callers return
+// right after. A server that cannot hand over its connection (HTTP/2) gets
+// its response ended instead, and a log line says the reset was lost.
 func (t *txn) reset() {
-	panic(http.ErrAbortHandler)
+	t.complete = true
+	conn, _, err := http.NewResponseController(t.w).Hijack()
+	if err != nil {
+		t.p.logf("standin: %s: reset impossible (%v); response ended instead", t.requestID, err)
+		return
+	}
+	_ = conn.Close()
 }
