@@ -12,42 +12,29 @@ import (
 
 	"github.com/cpen/router/selector"
 	"github.com/cpen/router/selector/state"
+	"github.com/cpen/router/selector/state/statetest"
 )
 
 // The table of selector/state's TestPinsTTL, against Redis and beside the
 // in-process store: expiry follows the caller's clock.
 func TestPinsTTL(t *testing.T) {
 	pin := selector.Pin{RouteID: "route_mid_01", ModelFamily: "gpt-mini-or-flash-class", VisibleTotal: decimal.RequireFromString("0.28")}
-	tests := []struct {
-		name   string
-		setAt  []time.Duration
-		getAt  time.Duration
-		alias  string
-		wantOK bool
-	}{
-		{name: "missing", getAt: 0, alias: "cpen/middle"},
-		{name: "fresh", setAt: []time.Duration{0}, getAt: time.Hour, alias: "cpen/middle", wantOK: true},
-		{name: "last nanosecond", setAt: []time.Duration{0}, getAt: state.PinTTL - 1, alias: "cpen/middle", wantOK: true},
-		{name: "expired at 24h", setAt: []time.Duration{0}, getAt: state.PinTTL, alias: "cpen/middle"},
-		{name: "refreshed by Set", setAt: []time.Duration{0, 20 * time.Hour}, getAt: 30 * time.Hour, alias: "cpen/middle", wantOK: true},
-		{name: "refresh expires 24h after the last Set", setAt: []time.Duration{0, 20 * time.Hour}, getAt: 44 * time.Hour, alias: "cpen/middle"},
-		{name: "per alias", setAt: []time.Duration{0}, getAt: 0, alias: "cpen/low"},
-	}
+	tests := statetest.PinTTLCases()
 	r := startRedis(t)
 	client := r.Client(t)
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := newStore(t, client, WithPrefix("test:"+tt.name+":")).Pins()
+		t.Run(tt.Name, func(t *testing.T) {
+			p := newStore(t, client, WithPrefix("test:"+tt.Name+":")).Pins()
 			mem := state.NewPins()
-			for _, s := range tt.setAt {
+			for _, s := range tt.SetAt {
 				p.Set("key_demo", "cpen/middle", pin, at(s))
 				mem.Set("key_demo", "cpen/middle", pin, at(s))
 			}
-			got, ok := p.Get("key_demo", tt.alias, at(tt.getAt))
-			if ok != tt.wantOK {
-				t.Fatalf("Get ok = %v, want %v", ok, tt.wantOK)
+			got, ok := p.Get("key_demo", tt.Alias, at(tt.GetAt))
+			if ok != tt.WantOK {
+				t.Fatalf("Get ok = %v, want %v", ok, tt.WantOK)
 			}
-			if _, memOK := mem.Get("key_demo", tt.alias, at(tt.getAt)); ok != memOK {
+			if _, memOK := mem.Get("key_demo", tt.Alias, at(tt.GetAt)); ok != memOK {
 				t.Fatalf("Redis ok = %v, in process %v", ok, memOK)
 			}
 			if ok && !samePin(got, pin) {
