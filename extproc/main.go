@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/redis/go-redis/v9"
 
@@ -32,6 +33,15 @@ import (
 // may allow (64 MiB) plus headers. Go's 4 MiB default would fail large
 // buffered bodies with a 500.
 const maxGRPCMessage = 64<<20 + 1<<20
+
+// KeepaliveMinTime is the shortest HTTP/2 ping interval the server
+// accepts from a client. Envoy pings every connection_keepalive.interval of
+// the ext_proc cluster (30 s in the bootstrap) whether or not the stream is
+// busy; grpc-go's default policy (one ping per 5 minutes, none without a
+// stream) answers such pings with GOAWAY too_many_pings and kills every
+// stream on the connection. It must stay below the bootstrap's interval; a
+// test in envoy/ holds the two together.
+const KeepaliveMinTime = 10 * time.Second
 
 // streamWorkers is how many goroutines serve ext_proc streams before gRPC
 // falls back to one goroutine per stream. A stream lives as long as its
@@ -102,6 +112,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage),
 		grpc.ForceServerCodecV2(codec),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveMinTime, PermitWithoutStream: true}),
 		// Reused stream goroutines keep their grown stacks: a new goroutine
 		// per request would grow its stack again every time.
 		grpc.NumStreamWorkers(streamWorkers))
