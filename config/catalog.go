@@ -7,7 +7,7 @@ import "github.com/shopspring/decimal"
 // TierStatus is the public availability of a tier.
 type TierStatus string
 
-// Tier statuses of catalog.md.
+// Tier statuses a catalog may give.
 const (
 	TierAvailable TierStatus = "available"
 	TierPlanned   TierStatus = "planned"
@@ -17,7 +17,7 @@ const (
 // RouteStatus says whether a route may be chosen at all.
 type RouteStatus string
 
-// Route statuses of catalog.md.
+// Route statuses a catalog may give.
 const (
 	RouteLive   RouteStatus = "live"
 	RoutePaused RouteStatus = "paused"
@@ -31,6 +31,9 @@ type Catalog struct {
 	USDRates     map[string]decimal.Decimal // USD value of one unit; "USD" is always 1
 	GuestRPM     int
 	MaxBodyBytes int64
+	// MaxJSONDepth bounds the nesting of client JSON bodies (objects and
+	// arrays); a deeper body is refused as malformed.
+	MaxJSONDepth int
 	Tiers        []Tier
 	Providers    []Provider
 	Routes       []Route

@@ -19,11 +19,14 @@ const MaxCatalogBytes = 8 << 20
 const (
 	DefaultGuestRPM     = 2
 	DefaultMaxBodyBytes = 1 << 20
+	DefaultMaxJSONDepth = 64
 	DefaultKeyRPM       = 60
 	maxRPM              = 1000000
+	minJSONDepth        = 2
+	maxJSONDepth        = 1000
 )
 
-// maxPrice is the largest price a catalog or a client may state (api.md §3).
+// maxPrice is the largest price a catalog or a client may state.
 var maxPrice = decimal.NewFromInt(1000000)
 
 // Problem is one thing wrong with a catalog, located by field path and,
@@ -63,12 +66,35 @@ func Load(data []byte) (*Catalog, error) {
 	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidCatalog, err)
 	}
+	if err := singleDocument(dec); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidCatalog, err)
+	}
 	v := validator{}
 	cat := v.catalog(&raw)
 	if len(v.problems) > 0 {
 		return nil, fmt.Errorf("%w:\n%w", ErrInvalidCatalog, errors.Join(v.problems...))
 	}
 	return cat, nil
+}
+
+// singleDocument checks that the decoder has nothing left but empty
+// documents: a catalog is one document, and whatever followed a `---` would
+// otherwise be dropped without a word.
+func singleDocument(dec *yaml.Decoder) error {
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(doc.Content) == 1 && doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].Tag == "!!null" && doc.Content[0].Value == "" {
+			continue
+		}
+		return fmt.Errorf("line %d: a second YAML document; a catalog is one document", doc.Line)
+	}
 }
 
 type validator struct {
@@ -108,6 +134,7 @@ func (v *validator) catalog(raw *rawCatalog) *Catalog {
 		USDRates:     map[string]decimal.Decimal{"USD": decimal.NewFromInt(1)},
 		GuestRPM:     DefaultGuestRPM,
 		MaxBodyBytes: DefaultMaxBodyBytes,
+		MaxJSONDepth: DefaultMaxJSONDepth,
 		Checkout:     Checkout{Provider: raw.Checkout.Provider, Configured: raw.Checkout.Configured},
 	}
 	if c.InputShare.GreaterThan(decimal.NewFromInt(1)) {
@@ -137,6 +164,12 @@ func (v *validator) catalog(raw *rawCatalog) *Catalog {
 		c.MaxBodyBytes = *raw.MaxBodyBytes
 		if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 64<<20 {
 			v.fail("max_body_bytes", 0, "must lie in [1024, %d], got %d", 64<<20, c.MaxBodyBytes)
+		}
+	}
+	if raw.MaxJSONDepth != nil {
+		c.MaxJSONDepth = *raw.MaxJSONDepth
+		if c.MaxJSONDepth < minJSONDepth || c.MaxJSONDepth > maxJSONDepth {
+			v.fail("max_json_depth", 0, "must lie in [%d, %d], got %d", minJSONDepth, maxJSONDepth, c.MaxJSONDepth)
 		}
 	}
 	levels := v.tiers(c, raw.Tiers)

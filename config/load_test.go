@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -47,8 +48,8 @@ func TestLoadValid(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", tc.name, tc.got, tc.want)
 		}
 	}
-	if c.GuestRPM != 2 || c.MaxBodyBytes != 1<<20 {
-		t.Errorf("defaults: guest_rpm %d, max_body_bytes %d", c.GuestRPM, c.MaxBodyBytes)
+	if c.GuestRPM != 2 || c.MaxBodyBytes != 1<<20 || c.MaxJSONDepth != 64 {
+		t.Errorf("defaults: guest_rpm %d, max_body_bytes %d, max_json_depth %d", c.GuestRPM, c.MaxBodyBytes, c.MaxJSONDepth)
 	}
 	// r2: (0.28 + 1) EUR × 1.08 × 1.1 lies above the band: a warning, not an error.
 	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "route r2") {
@@ -67,6 +68,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		}},
 		{"duplicate_route.yaml", []string{`routes[1].id (line 16): duplicate route id "r1"`}},
 		{"unknown_field.yaml", []string{"line 6: field colour not found"}},
+		{"bad_max_json_depth.yaml", []string{"max_json_depth: must lie in [2, 1000], got 1"}},
 		{"missing_refs.yaml", []string{
 			`routes[0].tier (line 10): names no tier level "premium"`,
 			`routes[0].provider (line 10): names no provider "nobody"`,
@@ -106,7 +108,7 @@ func TestLoadRejectsOversizedFile(t *testing.T) {
 	}
 }
 
-// The default catalog is what catalog.md promises: the three tiers, two live
+// The default catalog is what operators are promised: the three tiers, two live
 // low routes, three middle routes from two providers with one in EUR, and
 // the demo key the README prints.
 func TestDefaultCatalog(t *testing.T) {
@@ -154,6 +156,81 @@ func TestDefaultCatalog(t *testing.T) {
 	if len(c.Warnings) != 0 {
 		t.Errorf("default catalog warnings: %q", c.Warnings)
 	}
+	if c.MaxJSONDepth != 64 {
+		t.Errorf("default catalog max_json_depth %d, want 64", c.MaxJSONDepth)
+	}
+}
+
+func TestMaxJSONDepth(t *testing.T) {
+	const tiers = "tiers:\n  - {alias: cpen/low, level: low, min_total_per_1m: \"0\", max_total_per_1m: \"1\"}\n"
+	tests := []struct {
+		name    string
+		setting string
+		want    int
+		problem string
+	}{
+		{"absent", "", 64, ""},
+		{"lowest", "max_json_depth: 2\n", 2, ""},
+		{"highest", "max_json_depth: 1000\n", 1000, ""},
+		{"too low", "max_json_depth: 1\n", 0, "max_json_depth: must lie in [2, 1000], got 1"},
+		{"zero", "max_json_depth: 0\n", 0, "max_json_depth: must lie in [2, 1000], got 0"},
+		{"too high", "max_json_depth: 1001\n", 0, "max_json_depth: must lie in [2, 1000], got 1001"},
+		{"negative", "max_json_depth: -64\n", 0, "max_json_depth: must lie in [2, 1000], got -64"},
+		{"not an integer", "max_json_depth: deep\n", 0, "line 1: cannot unmarshal !!str `deep` into int"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load([]byte(tc.setting + tiers))
+			if tc.problem == "" {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				if c.MaxJSONDepth != tc.want {
+					t.Errorf("MaxJSONDepth %d, want %d", c.MaxJSONDepth, tc.want)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalidCatalog) || !strings.Contains(err.Error(), tc.problem) {
+				t.Errorf("error %v, want ErrInvalidCatalog with %q", err, tc.problem)
+			}
+		})
+	}
+}
+
+// A catalog is one YAML document: a second one is refused rather than
+// silently dropped, while empty trailing documents are harmless.
+func TestLoadSingleDocument(t *testing.T) {
+	valid, err := os.ReadFile("testdata/valid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Count(string(valid), "\n")
+	tests := []struct {
+		name    string
+		suffix  string
+		problem string
+	}{
+		{"one document", "", ""},
+		{"document end marker", "...\n", ""},
+		{"empty trailing document", "---\n", ""},
+		{"trailing document of comments", "---\n# nothing here\n", ""},
+		{"second document", "---\nfee_rate: \"0.5\"\n", fmt.Sprintf("line %d: a second YAML document; a catalog is one document", lines+1)},
+		{"broken second document", "---\nkeys: [\n", "did not find expected node content"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(append(append([]byte(nil), valid...), tc.suffix...))
+			if tc.problem == "" {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalidCatalog) || !strings.Contains(err.Error(), tc.problem) {
+				t.Errorf("error %v, want ErrInvalidCatalog with %q", err, tc.problem)
+			}
+		})
+	}
 }
 
 func TestResolveSecrets(t *testing.T) {
@@ -177,7 +254,7 @@ func TestResolveSecrets(t *testing.T) {
 }
 
 func FuzzLoadCatalog(f *testing.F) {
-	for _, name := range []string{"valid.yaml", "bad_price.yaml", "duplicate_route.yaml", "unknown_field.yaml", "missing_refs.yaml", "bad_tier.yaml"} {
+	for _, name := range []string{"valid.yaml", "bad_price.yaml", "duplicate_route.yaml", "unknown_field.yaml", "missing_refs.yaml", "bad_tier.yaml", "bad_max_json_depth.yaml"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)
@@ -200,6 +277,9 @@ func FuzzLoadCatalog(f *testing.F) {
 			if r.InputPer1M.IsNegative() || r.OutputPer1M.IsNegative() {
 				t.Fatalf("negative price accepted: %+v", r)
 			}
+		}
+		if c.MaxJSONDepth < 2 || c.MaxJSONDepth > 1000 {
+			t.Fatalf("max_json_depth %d accepted", c.MaxJSONDepth)
 		}
 	})
 }

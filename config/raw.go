@@ -31,6 +31,7 @@ type rawCatalog struct {
 	USDRates     map[string]scalar `yaml:"usd_rates"`
 	GuestRPM     *int              `yaml:"guest_rpm"`
 	MaxBodyBytes *int64            `yaml:"max_body_bytes"`
+	MaxJSONDepth *int              `yaml:"max_json_depth"`
 	Tiers        []rawTier         `yaml:"tiers"`
 	Providers    []rawProvider     `yaml:"providers"`
 	Routes       []rawRoute        `yaml:"routes"`

@@ -9,23 +9,42 @@ import (
 	"time"
 )
 
+// FailureMode is what the sidecar does while its shared state (Redis) fails.
+type FailureMode string
+
+// Failure modes of --redis-failure-mode.
+const (
+	// FailOpen keeps serving on this replica's in-process windows and pins,
+	// and refuses only requests that must reserve credit.
+	FailOpen FailureMode = "open"
+	// FailClosed refuses every request that needs shared state.
+	FailClosed FailureMode = "closed"
+)
+
 // Settings are the process settings: read once at start, never reloaded.
 type Settings struct {
-	CatalogFile  string
-	GRPCAddr     string
-	AdminAddr    string
-	RedisAddr    string
-	LogLevel     string
-	CheckConfig  string        // non-empty: validate this catalog file and exit
-	DrainTimeout time.Duration // how long SIGTERM waits for in-flight streams
-	PollInterval time.Duration // catalog file change check
+	CatalogFile string
+	GRPCAddr    string
+	AdminAddr   string
+	RedisAddr   string
+	LogLevel    string
+	CheckConfig string // non-empty: validate this catalog file and exit
+	// DrainDelay is how long, after SIGTERM, health reports NOT_SERVING
+	// while new streams are still accepted, before the listener closes.
+	DrainDelay        time.Duration
+	DrainTimeout      time.Duration // after the drain delay, how long open streams may run
+	PollInterval      time.Duration // catalog file change check
+	Pprof             bool          // serve /debug/pprof/ on the admin listener
+	StreamIdleTimeout time.Duration // an ext_proc stream silent this long is closed
+	RedisTimeout      time.Duration // limit for each shared-state call
+	RedisFailureMode  FailureMode
 }
 
 // ErrHelp is returned when the user asked for usage.
 var ErrHelp = flag.ErrHelp
 
-// ParseSettings reads flags, each defaulting to the env var CPEN_<NAME>
-// (catalog.md), then to the documented default.
+// ParseSettings reads flags, each defaulting to the env var CPEN_<NAME>,
+// then to the documented default.
 func ParseSettings(args []string, getenv func(string) string, usage io.Writer) (Settings, error) {
 	var s Settings
 	fs := flag.NewFlagSet("cpen-extproc", flag.ContinueOnError)
@@ -38,14 +57,25 @@ func ParseSettings(args []string, getenv func(string) string, usage io.Writer) (
 	}
 	fs.StringVar(&s.CatalogFile, "catalog", env("catalog", ""), "catalog YAML `file`; empty uses the embedded default catalog")
 	fs.StringVar(&s.GRPCAddr, "grpc-addr", env("grpc-addr", "127.0.0.1:50051"), "ext_proc gRPC listener (host:port or unix:/path)")
-	fs.StringVar(&s.AdminAddr, "admin-addr", env("admin-addr", "127.0.0.1:9901"), "HTTP admin listener: /healthz, /readyz, /metrics")
+	fs.StringVar(&s.AdminAddr, "admin-addr", env("admin-addr", "127.0.0.1:9901"), "HTTP admin listener: /healthz, /readyz, /metrics (and /debug/pprof/ with --pprof)")
 	fs.StringVar(&s.RedisAddr, "redis-addr", env("redis-addr", ""), "Redis for shared state; empty keeps state in process")
 	fs.StringVar(&s.LogLevel, "log-level", env("log-level", "info"), "debug, info, warn or error")
 	fs.StringVar(&s.CheckConfig, "check-config", env("check-config", ""), "validate this catalog `file` and exit")
-	drain := env("drain-timeout", "15s")
-	poll := env("catalog-poll", "2s")
-	fs.Func("drain-timeout", "how long SIGTERM waits for in-flight streams (default "+drain+")", func(v string) error { drain = v; return nil })
-	fs.Func("catalog-poll", "how often the catalog file is checked for changes (default "+poll+")", func(v string) error { poll = v; return nil })
+	// Values are kept as text and checked after parsing, so that a bad
+	// env value is reported like a bad flag, and a flag overrides it.
+	text := func(name, def, help string) *string {
+		v := env(name, def)
+		fs.Func(name, help+" (default "+v+")", func(arg string) error { v = arg; return nil })
+		return &v
+	}
+	drainDelay := text("drain-delay", "5s", "on SIGTERM, how long health reports NOT_SERVING while new streams are still accepted")
+	drain := text("drain-timeout", "15s", "after the drain delay, how long open streams may run before they are cut")
+	poll := text("catalog-poll", "2s", "how often the catalog file is checked for changes")
+	idle := text("stream-idle-timeout", "10m", "close an ext_proc stream that receives no message for this long")
+	redisTimeout := text("redis-timeout", "50ms", "limit for each shared-state call; past it the call counts as a Redis failure")
+	failureMode := text("redis-failure-mode", "open", "while Redis fails: open (serve on in-process state, refuse credit reservations) or closed (refuse requests that need shared state)")
+	pprof := env("pprof", "false")
+	fs.Var(boolText{&pprof}, "pprof", "serve /debug/pprof/ on the admin listener")
 	if err := fs.Parse(args); err != nil {
 		return s, err
 	}
@@ -53,11 +83,33 @@ func ParseSettings(args []string, getenv func(string) string, usage io.Writer) (
 		return s, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	var err error
-	if s.DrainTimeout, err = time.ParseDuration(drain); err != nil || s.DrainTimeout < 0 {
-		return s, fmt.Errorf("--drain-timeout: %q is not a duration >= 0", drain)
+	if s.DrainDelay, err = duration("drain-delay", *drainDelay, true); err != nil {
+		return s, err
 	}
-	if s.PollInterval, err = time.ParseDuration(poll); err != nil || s.PollInterval <= 0 {
-		return s, fmt.Errorf("--catalog-poll: %q is not a duration > 0", poll)
+	if s.DrainTimeout, err = duration("drain-timeout", *drain, true); err != nil {
+		return s, err
+	}
+	if s.PollInterval, err = duration("catalog-poll", *poll, false); err != nil {
+		return s, err
+	}
+	if s.StreamIdleTimeout, err = duration("stream-idle-timeout", *idle, false); err != nil {
+		return s, err
+	}
+	if s.RedisTimeout, err = duration("redis-timeout", *redisTimeout, false); err != nil {
+		return s, err
+	}
+	switch m := FailureMode(*failureMode); m {
+	case FailOpen, FailClosed:
+		s.RedisFailureMode = m
+	default:
+		return s, fmt.Errorf("--redis-failure-mode: %q is not open or closed", *failureMode)
+	}
+	switch pprof {
+	case "true", "1":
+		s.Pprof = true
+	case "false", "0":
+	default:
+		return s, fmt.Errorf("--pprof: %q is not true, false, 1 or 0", pprof)
 	}
 	switch s.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -66,3 +118,33 @@ func ParseSettings(args []string, getenv func(string) string, usage io.Writer) (
 	}
 	return s, nil
 }
+
+// duration parses the value of a duration flag; zero is allowed only where
+// it means "no wait".
+func duration(flagName, v string, zeroOK bool) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	switch {
+	case err == nil && d > 0, err == nil && d == 0 && zeroOK:
+		return d, nil
+	case zeroOK:
+		return 0, fmt.Errorf("--%s: %q is not a duration >= 0", flagName, v)
+	default:
+		return 0, fmt.Errorf("--%s: %q is not a duration > 0", flagName, v)
+	}
+}
+
+// boolText is a boolean flag kept as text, so that the env value and the
+// flag are checked by the same rule after parsing. A bare --pprof means true.
+type boolText struct{ v *string }
+
+func (b boolText) String() string {
+	if b.v == nil {
+		return ""
+	}
+	return *b.v
+}
+
+func (b boolText) Set(s string) error { *b.v = s; return nil }
+
+// IsBoolFlag lets the flag stand alone, as --pprof.
+func (b boolText) IsBoolFlag() bool { return true }
