@@ -41,6 +41,24 @@ func BenchmarkLimiterAdmit(b *testing.B) {
 	}
 }
 
+// Every other request of each key carries rpm_cap 1: a denial against a
+// window that holds up to 600 admissions.
+func BenchmarkLimiterAdmitMixedLimits(b *testing.B) {
+	l := NewLimiter()
+	keys := make([]string, 1024)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("key_%d", i)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		limit := 600
+		if i&1024 != 0 {
+			limit = 1
+		}
+		l.Admit(keys[i%len(keys)], limit, at(time.Duration(i)*time.Microsecond))
+	}
+}
+
 func BenchmarkPinsGet(b *testing.B) {
 	p := NewPins()
 	p.Set("key_demo", "cpen/middle", selector.Pin{RouteID: "r"}, t0)

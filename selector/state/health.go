@@ -143,7 +143,8 @@ func ewma(avg, sample float64) float64 { return avg + ewmaWeight*(sample-avg) }
 // AdmitRoute takes a slot in the route's provider RPM window when fewer than
 // rpmLimit admissions are in it, and reports whether it did. rpmLimit 0 (or
 // less) is unlimited. Once the window is full the route reads AtCapacity
-// until its oldest admission leaves. Indexes outside [0, Len) are admitted.
+// until enough admissions leave that one more fits (with a steady limit:
+// until the oldest leaves). Indexes outside [0, Len) are admitted.
 func (h *Health) AdmitRoute(index, rpmLimit int, now time.Time) bool {
 	h.Advance(now)
 	if index < 0 || index >= len(h.routes) {
@@ -159,13 +160,12 @@ func (h *Health) AdmitRoute(index, rpmLimit int, now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.rpm.evict(t)
-	r.rpm.trim(limit)
 	admitted := r.rpm.n < limit
 	if admitted {
 		r.rpm.push(t, limit)
 	}
 	if r.rpm.n >= limit {
-		r.fullUntil.Store(r.rpm.oldest() + int64(Window))
+		r.fullUntil.Store(r.rpm.freeAt(limit))
 	} else {
 		r.fullUntil.Store(0)
 	}

@@ -103,6 +103,30 @@ func TestHealthRouteCapacity(t *testing.T) {
 	}
 }
 
+// A call with a lower limit is denied until enough admissions leave, and
+// removes none: the route's window still holds them all.
+func TestHealthRouteCapacityLowerLimit(t *testing.T) {
+	h := NewHealth(1)
+	for i := range 3 {
+		if !h.AdmitRoute(0, 3, at(time.Duration(i)*time.Second)) {
+			t.Fatalf("admission %d denied", i)
+		}
+	}
+	if h.AdmitRoute(0, 2, at(3*time.Second)) {
+		t.Fatal("limit 2 admitted with 3 in the window")
+	}
+	// 3 in the window, limit 2: full until the 2nd oldest (t=1s) leaves.
+	if !h.At(at(61*time.Second-1)).Route(0).AtCapacity || h.At(at(61*time.Second)).Route(0).AtCapacity {
+		t.Error("limit 2 does not read full until the 2nd oldest admission leaves")
+	}
+	if h.AdmitRoute(0, 3, at(4*time.Second)) {
+		t.Fatal("limit 3 admitted a 4th: the lower limit dropped admissions")
+	}
+	if !h.At(at(60*time.Second-1)).Route(0).AtCapacity || h.At(at(60*time.Second)).Route(0).AtCapacity {
+		t.Error("limit 3 does not read full until the oldest admission leaves")
+	}
+}
+
 func TestHealthOutOfRange(t *testing.T) {
 	h := NewHealth(1)
 	h.Observe(5, time.Second, true, t0)

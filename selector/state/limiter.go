@@ -5,24 +5,35 @@ import (
 	"time"
 )
 
-// Admission is the answer of a rate limiter for one key.
+// Admission is the answer of a rate limiter for one key. With n the key's
+// admissions in the window (this one included when it was taken) and L
+// the limit of the check:
 type Admission struct {
+	// Allowed is whether fewer than L admissions were in the window.
 	Allowed bool
-	Limit   int // the limit applied
-	// Remaining is how many more admissions the window allows after this
-	// request (Peek takes none, so after Peek it is the free slots now).
+	Limit   int // L, the limit applied
+	// Remaining is L - n, never below 0 (so always 0 on a denial): how
+	// many more admissions a check with the same limit allows now.
 	Remaining int
 	// Reset is how long until the oldest admission in the window leaves it;
 	// 0 when the window is empty.
 	Reset time.Duration
-	// RetryAfter, when denied, is how long until an admission is possible
-	// again: at least one second.
+	// RetryAfter, when denied, is how long until a check with the same
+	// limit would pass if nothing else is admitted meanwhile: until the
+	// (n - L + 1)-th oldest admission leaves, leaving L - 1. At least one
+	// second.
 	RetryAfter time.Duration
 }
 
-// Limiter counts admissions per key in a sliding 60-second window
-// (api.md §7). Each key keeps a ring of at most limit admission times, in
-// independently locked shards; idle keys are dropped.
+// Limiter counts admissions per key in a sliding 60-second window. Each
+// key keeps a ring of its admission times, in independently locked shards;
+// idle keys are dropped.
+//
+// The limit belongs to the check, not to the key: requests of one key may
+// carry different ceilings, and each is checked against every admission
+// of the key in the window. A low limit denies while the window is busy
+// but never shortens it, so mixing limits cannot admit more than the
+// highest of them allows.
 type Limiter struct {
 	shards [numShards]limiterShard
 }
@@ -64,20 +75,17 @@ func (l *Limiter) check(key string, limit int, now time.Time, take bool) Admissi
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	w := s.m[key]
+	n := 0
 	if w != nil {
 		w.evict(t)
-		w.trim(limit)
+		n = w.n
 	}
 	if take {
 		s.sweep(t, key)
 	}
-	n := 0
-	if w != nil {
-		n = w.n
-	}
 	if n >= limit {
-		reset := w.untilOldestLeaves(t)
-		return Admission{Limit: limit, Reset: reset, RetryAfter: max(reset, time.Second)}
+		return Admission{Limit: limit, Reset: w.untilOldestLeaves(t),
+			RetryAfter: max(time.Duration(w.freeAt(limit)-t), time.Second)}
 	}
 	if !take {
 		if w != nil && w.n == 0 {

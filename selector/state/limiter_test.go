@@ -27,16 +27,78 @@ func TestLimiterMemory(t *testing.T) {
 	for i := range 10 {
 		l.Admit("k", 3, at(time.Duration(i)*time.Millisecond))
 	}
-	if w.n != 3 || len(w.buf) > 4 {
-		t.Errorf("ring holds %d of %d slots with limit 3", w.n, len(w.buf))
-	}
-	l.Admit("k", 2, at(time.Second))
-	if w.n > 2 {
-		t.Errorf("ring holds %d entries with limit 2", w.n)
+	if w.n != 3 || len(w.buf) != 4 {
+		t.Errorf("ring holds %d of %d slots with limit 3, want 3 of 4", w.n, len(w.buf))
 	}
 	// An idle key is dropped when peeked after its window.
 	if l.Peek("k", 2, at(2*time.Minute)); l.Len() != 0 {
 		t.Errorf("Len = %d after the window, want 0", l.Len())
+	}
+}
+
+// A check with a lower limit leaves the ring whole, and a higher one grows
+// it past the lower limits it has seen, by doubling capped at its limit.
+func TestLimiterRingKeepsEveryAdmission(t *testing.T) {
+	l := NewLimiter()
+	for i := range 3 {
+		l.Admit("k", 3, at(time.Duration(i)*time.Millisecond))
+	}
+	w := l.shards[shardOf("k")].m["k"]
+	l.Admit("k", 1, at(time.Second))
+	l.Peek("k", 2, at(time.Second))
+	if w.n != 3 {
+		t.Fatalf("ring holds %d admissions after lower-limit checks, want 3", w.n)
+	}
+	var sizes []int
+	for i := range 10 {
+		if !l.Admit("k", 10, at(time.Second+time.Duration(i))).Allowed {
+			if i != 7 {
+				t.Fatalf("admission %d under limit 10 denied, want the 8th (11th of the key) denied", i)
+			}
+			break
+		}
+		sizes = append(sizes, len(w.buf))
+	}
+	if want := []int{6, 6, 6, 10, 10, 10, 10}; fmt.Sprint(sizes) != fmt.Sprint(want) {
+		t.Errorf("ring sizes %v, want %v", sizes, want)
+	}
+	if got, want := w.n, 10; got != want {
+		t.Errorf("ring holds %d admissions, want %d", got, want)
+	}
+}
+
+// The ring of the largest limit grows to exactly a million slots, not to
+// the next doubling, and one more admission is denied. The ring is filled
+// directly: a million Admit calls would take seconds under the race
+// detector.
+func TestLimiterRingBoundedAtMaxLimit(t *testing.T) {
+	l := NewLimiter()
+	const doubled = 1 << 19 // the last doubling below a million: 4 << 17
+	w := &window{buf: make([]int64, doubled), n: doubled}
+	for i := range w.buf {
+		w.buf[i] = at(time.Duration(i)).UnixNano()
+	}
+	l.shards[shardOf("k")].m["k"] = w
+	if !l.Admit("k", 5_000_000, at(doubled)).Allowed {
+		t.Fatalf("admission %d denied", doubled)
+	}
+	if len(w.buf) != maxLimit {
+		t.Fatalf("ring grew to %d slots, want %d", len(w.buf), maxLimit)
+	}
+	for w.n < maxLimit-1 {
+		w.buf[w.n] = at(time.Duration(w.n)).UnixNano()
+		w.n++
+	}
+	want := Admission{Allowed: true, Limit: maxLimit, Remaining: 0, Reset: Window - (maxLimit - 1)}
+	if got := l.Admit("k", 5_000_000, at(maxLimit-1)); got != want {
+		t.Errorf("millionth admission: got %+v, want %+v", got, want)
+	}
+	want = Admission{Limit: maxLimit, Reset: Window - maxLimit, RetryAfter: Window - maxLimit}
+	if got := l.Admit("k", 5_000_000, at(maxLimit)); got != want {
+		t.Errorf("admission past a million: got %+v, want %+v", got, want)
+	}
+	if w.n != maxLimit || len(w.buf) != maxLimit {
+		t.Errorf("ring holds %d of %d slots, want %d of %d", w.n, len(w.buf), maxLimit, maxLimit)
 	}
 }
 
@@ -84,5 +146,34 @@ func TestLimiterConcurrent(t *testing.T) {
 		if n != 100 {
 			t.Errorf("%s: %d admitted, want exactly 100", k, n)
 		}
+	}
+}
+
+// Concurrent requests of one key limited to 20, half of them with rpm_cap
+// 1: exactly 20 in the window, at most one of them under the cap (only
+// into an empty window).
+func TestLimiterConcurrentMixedLimits(t *testing.T) {
+	l := NewLimiter()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	allowed := map[int]int{}
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 50 {
+				limit := 1 + 19*(i%2)
+				if l.Admit("k", limit, at(time.Duration(g*50+i)*time.Microsecond)).Allowed {
+					mu.Lock()
+					allowed[limit]++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := allowed[1] + allowed[20]; n != 20 || allowed[1] > 1 {
+		t.Errorf("admitted %d under rpm_cap 1 and %d under the key limit, want 20 in all, at most 1 capped", allowed[1], allowed[20])
+	}
+	if got := l.Peek("k", 20, at(time.Second)); got.Allowed || got.Remaining != 0 {
+		t.Errorf("window after the burst: %+v, want full", got)
 	}
 }

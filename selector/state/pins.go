@@ -7,7 +7,7 @@ import (
 	"github.com/cpen/router/selector"
 )
 
-// PinTTL is how long a continuity pin lives after its last Set (api.md §5).
+// PinTTL is how long a continuity pin lives after its last Set.
 const PinTTL = 24 * time.Hour
 
 // Pins keeps continuity pins per (key, alias) in memory, in independently

@@ -8,8 +8,12 @@ const Window = 60 * time.Second
 // maxLimit caps a window's limit, and so its memory.
 const maxLimit = 1_000_000
 
-// window is a ring of admission times (Unix nanoseconds), oldest first. It
-// holds at most the current limit of entries and grows lazily.
+// window is a ring of admission times (Unix nanoseconds), oldest first.
+// Admissions leave it only by time, never because a check used a lower
+// limit: every admission of the last Window counts against every check,
+// whatever limit that check applies. Since a check admits only while
+// fewer than its limit are in the window, and limits are capped at
+// maxLimit, the ring never holds more than maxLimit entries.
 type window struct {
 	buf  []int64
 	head int // index of the oldest entry
@@ -26,31 +30,24 @@ func (w *window) evict(now int64) {
 	}
 }
 
-// trim keeps the newest limit entries. A denial then retries when the
-// oldest kept one leaves, exactly as if all were kept.
-func (w *window) trim(limit int) {
-	for w.n > limit {
-		w.head = (w.head + 1) % len(w.buf)
-		w.n--
-	}
-}
+// nth is the time of the i-th oldest admission, from 0.
+func (w *window) nth(i int) int64 { return w.buf[(w.head+i)%len(w.buf)] }
 
-func (w *window) oldest() int64 { return w.buf[w.head] }
-
-func (w *window) newest() int64 { return w.buf[(w.head+w.n-1)%len(w.buf)] }
+func (w *window) newest() int64 { return w.nth(w.n - 1) }
 
 // push records an admission at now (kept in order even if the clock steps
-// back), growing the ring up to limit entries. The caller ensures n < limit.
+// back). The caller admitted it under limit, so n < limit ≤ maxLimit; the
+// ring grows by doubling but never past limit, so a key that only ever
+// sees small limits keeps a small ring.
 func (w *window) push(now int64, limit int) {
 	if w.n > 0 && now < w.newest() {
 		now = w.newest()
 	}
 	if w.n == len(w.buf) {
-		size := max(4, 2*len(w.buf))
-		size = min(size, limit)
+		size := min(max(4, 2*len(w.buf)), limit)
 		buf := make([]int64, size)
 		for i := range w.n {
-			buf[i] = w.buf[(w.head+i)%len(w.buf)]
+			buf[i] = w.nth(i)
 		}
 		w.buf, w.head = buf, 0
 	}
@@ -64,8 +61,13 @@ func (w *window) untilOldestLeaves(now int64) time.Duration {
 	if w.n == 0 {
 		return 0
 	}
-	return time.Duration(w.oldest() + int64(Window) - now)
+	return time.Duration(w.nth(0) + int64(Window) - now)
 }
+
+// freeAt is when a check with limit, denied because n ≥ limit, would pass:
+// once n - limit + 1 admissions have left, limit - 1 remain. That is when
+// the (n - limit + 1)-th oldest admission leaves.
+func (w *window) freeAt(limit int) int64 { return w.nth(w.n-limit) + int64(Window) }
 
 // clampLimit caps a limit at maxLimit.
 func clampLimit(limit int) int { return min(limit, maxLimit) }

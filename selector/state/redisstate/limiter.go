@@ -13,17 +13,22 @@ import (
 const maxLimit = 1_000_000
 
 // Limiter counts admissions per key in a sliding window of state.Window
-// (api.md §7) shared by every Store on the same Redis and prefix. Its
-// answers are those of state.Limiter for the same calls.
+// shared by every Store on the same Redis and prefix. Its answers are
+// those of state.Limiter for the same calls: the limit belongs to each
+// check, and every admission of the key in the window counts against it,
+// whatever limit admitted it.
 //
 // Each key is one sorted set of admissions. Members are the admission time
 // in Unix nanoseconds as 19 zero-padded digits, then the Store's unique
 // suffix; every score is 0, so the set is ordered by time and evicted with
 // ZREMRANGEBYLEX. (Scores are float64, which round today's Unix
 // nanoseconds to multiples of 256 ns: a score-keyed window would evict and
-// report Reset off by up to 128 ns from the in-process limiter.) One Lua script evicts,
-// trims to the limit, counts, adds when allowed and sets the key's expiry,
-// atomically; it is sent by EVALSHA, with EVAL when Redis lacks it.
+// report Reset off by up to 128 ns from the in-process limiter.) The set
+// loses members only as they age out. A check adds one only while the set
+// holds fewer than the check's limit, capped at 1,000,000, so it never
+// holds more. One Lua script evicts, counts, adds when allowed and sets the
+// key's expiry, atomically; it is sent by EVALSHA, with EVAL when Redis
+// lacks it.
 type Limiter struct{ s *Store }
 
 // Admit takes a slot for key when fewer than limit admissions are in the
@@ -43,11 +48,14 @@ func (l *Limiter) Peek(key string, limit int, now time.Time) state.Admission {
 // windowScript runs one check on the window KEYS[1].
 // ARGV: limit, the exclusive upper bound of evicted members, now (19
 // digits), "1" to take a slot, the member suffix, the window in ms.
-// It returns {allowed (0/1), admissions in the window, oldest (19 digits,
-// "" when empty)}. Like state.Limiter it trims the window to the newest
-// limit admissions (a denial then waits for the oldest kept one, as if all
-// were kept) and records a slot at the newest admission's time when the
-// clock is behind it, so the set stays in time order.
+// It returns {allowed (0/1), admissions in the window n, times}: times is
+// the oldest admission (19 digits, "" when empty) and, on a denial, then
+// the (n - limit + 1)-th oldest, whose leaving lets the check pass (19
+// more digits; one string rather than a fourth value, which would cost
+// the reply an allocation). Like state.Limiter it drops members only as
+// they age out, never to fit a lower limit, and records a slot at the
+// newest admission's time when the clock is behind it, so the set stays in
+// time order.
 const windowScript = `
 local key = KEYS[1]
 local limit = tonumber(ARGV[1])
@@ -59,11 +67,8 @@ local function diff(a, b)
 end
 redis.call('ZREMRANGEBYLEX', key, '-', ARGV[2])
 local n = redis.call('ZCARD', key)
-if n > limit then
-  redis.call('ZREMRANGEBYRANK', key, 0, n - limit - 1)
-  n = limit
-end
 local allowed = 0
+local free = ''
 if n < limit then
   allowed = 1
   if ARGV[4] == '1' then
@@ -76,12 +81,14 @@ if n < limit then
     n = n + 1
     redis.call('PEXPIRE', key, tonumber(ARGV[6]) + math.ceil(diff(t, now) / 1000000))
   end
+else
+  free = string.sub(redis.call('ZRANGE', key, n - limit, n - limit)[1], 1, 19)
 end
 local oldest = ''
 if n > 0 then
   oldest = string.sub(redis.call('ZRANGE', key, 0, 0)[1], 1, 19)
 end
-return {allowed, n, oldest}
+return {allowed, n, oldest .. free}
 `
 
 func (l *Limiter) check(op, key string, limit int, now time.Time, take bool) state.Admission {
@@ -102,25 +109,21 @@ func (l *Limiter) check(op, key string, limit int, now time.Time, take bool) sta
 	defer cancel()
 	res, err := s.window.Run(ctx, s.client, []string{s.windowKey(key)},
 		limit, evict, pad(t), takeArg, member, state.Window.Milliseconds()).Slice()
-	var (
-		allowed bool
-		n       int
-		oldest  int64
-	)
+	var w windowReply
 	if err == nil {
-		allowed, n, oldest, err = parseWindow(res)
+		w, err = parseWindow(res)
 	}
 	if err != nil {
 		s.fail(op, err)
 		return l.failed(limit, take)
 	}
-	if !allowed {
-		reset := time.Duration(oldest + int64(state.Window) - t)
-		return state.Admission{Limit: limit, Reset: reset, RetryAfter: max(reset, time.Second)}
+	if !w.allowed {
+		return state.Admission{Limit: limit, Reset: time.Duration(w.oldest + int64(state.Window) - t),
+			RetryAfter: max(time.Duration(w.free+int64(state.Window)-t), time.Second)}
 	}
-	a := state.Admission{Allowed: true, Limit: limit, Remaining: limit - n}
-	if n > 0 {
-		a.Reset = time.Duration(oldest + int64(state.Window) - t)
+	a := state.Admission{Allowed: true, Limit: limit, Remaining: limit - w.n}
+	if w.n > 0 {
+		a.Reset = time.Duration(w.oldest + int64(state.Window) - t)
 	}
 	return a
 }
@@ -140,22 +143,47 @@ func (l *Limiter) failed(limit int, take bool) state.Admission {
 
 var errBadReply = errors.New("redisstate: unexpected reply from the window script")
 
-func parseWindow(res []any) (allowed bool, n int, oldest int64, err error) {
+// windowReply is the window script's answer, times in Unix nanoseconds.
+type windowReply struct {
+	allowed bool
+	n       int
+	oldest  int64 // when n > 0
+	free    int64 // when denied
+}
+
+func parseWindow(res []any) (windowReply, error) {
 	if len(res) != 3 {
-		return false, 0, 0, fmt.Errorf("%w: %d values", errBadReply, len(res))
+		return windowReply{}, fmt.Errorf("%w: %d values", errBadReply, len(res))
 	}
 	a, ok1 := res[0].(int64)
 	c, ok2 := res[1].(int64)
-	o, ok3 := res[2].(string)
+	times, ok3 := res[2].(string)
 	if !ok1 || !ok2 || !ok3 {
-		return false, 0, 0, fmt.Errorf("%w: %v", errBadReply, res)
+		return windowReply{}, fmt.Errorf("%w: %v", errBadReply, res)
 	}
+	w := windowReply{allowed: a == 1, n: int(c)}
+	want := 0
 	if c > 0 {
-		if oldest, err = strconv.ParseInt(o, 10, 64); err != nil {
-			return false, 0, 0, fmt.Errorf("%w: oldest %q", errBadReply, o)
+		want = 19
+	}
+	if !w.allowed {
+		want = 38
+	}
+	if len(times) != want {
+		return windowReply{}, fmt.Errorf("%w: times %q", errBadReply, times)
+	}
+	var err error
+	if want >= 19 {
+		if w.oldest, err = strconv.ParseInt(times[:19], 10, 64); err != nil {
+			return windowReply{}, fmt.Errorf("%w: oldest %q", errBadReply, times[:19])
 		}
 	}
-	return a == 1, int(c), oldest, nil
+	if want == 38 {
+		if w.free, err = strconv.ParseInt(times[19:], 10, 64); err != nil {
+			return windowReply{}, fmt.Errorf("%w: free %q", errBadReply, times[19:])
+		}
+	}
+	return w, nil
 }
 
 // pad writes t (≥ 0) as 19 digits, so that byte order is time order.

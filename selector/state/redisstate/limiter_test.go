@@ -59,8 +59,9 @@ func TestLimiterKeysAreSeparate(t *testing.T) {
 	}
 }
 
-// The window is one sorted set under the prefix; it holds at most limit
-// admissions, expires with the window, and a window that empties is gone.
+// The window is one sorted set under the prefix; it holds every admission
+// in the window (checks with a lower limit remove none), expires with the
+// window, and a window that empties is gone.
 func TestLimiterKeyLayout(t *testing.T) {
 	r := startRedis(t)
 	c := r.Client(t)
@@ -90,8 +91,9 @@ func TestLimiterKeyLayout(t *testing.T) {
 		t.Errorf("PTTL = %v, want about %v", ttl, state.Window)
 	}
 	l.Admit("key:x", 2, at(time.Second))
-	if n := c.ZCard(ctx, keys[0]).Val(); n > 2 {
-		t.Errorf("window holds %d admissions with limit 2", n)
+	l.Peek("key:x", 1, at(time.Second))
+	if n := c.ZCard(ctx, keys[0]).Val(); n != 3 {
+		t.Errorf("window holds %d admissions after lower-limit checks, want 3", n)
 	}
 	l.Peek("key:x", 2, at(2*time.Minute))
 	if n := c.Exists(ctx, keys[0]).Val(); n != 0 {
@@ -166,6 +168,37 @@ func TestLimiterConcurrent(t *testing.T) {
 		if n != 100 {
 			t.Errorf("%s: %d admitted, want exactly 100", k, n)
 		}
+	}
+}
+
+// Requests of one key limited to 20, half of them with rpm_cap 1, on two
+// replicas at once: exactly 20 in the window, at most one of them under
+// the cap (only into an empty window).
+func TestLimiterConcurrentMixedLimits(t *testing.T) {
+	r := startRedis(t)
+	replicas := []*Limiter{newStore(t, r.Client(t)).Limiter(), newStore(t, r.Client(t)).Limiter()}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	allowed := map[int]int{}
+	for g := range 8 {
+		wg.Go(func() {
+			l := replicas[g%2]
+			for i := range 25 {
+				limit := 1 + 19*(i%2)
+				if l.Admit("k", limit, at(time.Duration(g*25+i)*time.Microsecond)).Allowed {
+					mu.Lock()
+					allowed[limit]++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := allowed[1] + allowed[20]; n != 20 || allowed[1] > 1 {
+		t.Errorf("admitted %d under rpm_cap 1 and %d under the key limit, want 20 in all, at most 1 capped", allowed[1], allowed[20])
+	}
+	if n := r.Client(t).ZCard(context.Background(), "cpen:rpm:k").Val(); n != 20 {
+		t.Errorf("window holds %d admissions, want 20", n)
 	}
 }
 

@@ -1,7 +1,7 @@
 // Package redisstate keeps the live state that replicas must share in Redis:
-// per-key RPM windows (api.md §7) and continuity pins (api.md §5). It
-// implements the same behaviour as the in-process selector/state Limiter and
-// Pins, answer for answer, so a sidecar can switch with --redis-addr.
+// per-key RPM windows and continuity pins. It implements the same behaviour
+// as the in-process selector/state Limiter and Pins, answer for answer, so a
+// sidecar can switch with --redis-addr.
 //
 // Every call takes the caller's time, as the in-process state does: the
 // limiter records and evicts admissions by that time, never by Redis TIME,

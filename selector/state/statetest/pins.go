@@ -16,7 +16,7 @@ type PinCase struct {
 	WantOK bool
 }
 
-// PinTTLCases is the pin lifetime of api.md §5: kept 24 h after its last
+// PinTTLCases is the continuity pin lifetime: kept 24 h after its last
 // use, per key and alias.
 func PinTTLCases() []PinCase {
 	return []PinCase{
