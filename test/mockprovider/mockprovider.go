@@ -34,11 +34,13 @@ type Request struct {
 }
 
 // Reply is a scripted reply, served verbatim: no header is added (not even Content-Type), and a
-// zero Status means 200.
+// zero Status means 200. Trailer, if set, goes after the body as HTTP trailers, announced in a
+// Trailer header; that needs a chunked body, so Header must then carry no Content-Length.
 type Reply struct {
-	Status int
-	Header http.Header
-	Body   []byte
+	Status  int
+	Header  http.Header
+	Body    []byte
+	Trailer http.Header
 }
 
 // Provider is an http.Handler standing in for one LLM provider. The zero value is not usable; call
@@ -49,7 +51,8 @@ type Provider struct {
 	mu       sync.Mutex
 	requests []Request
 	script   []Reply
-	seq      uint64 // numbers generated ids; never reset, so ids stay unique across Reset
+	seq      uint64        // numbers generated ids; never reset, so ids stay unique across Reset
+	delay    time.Duration // how long every answer waits before its status line
 }
 
 // New returns a provider whose generated ids and system_fingerprint contain name.
@@ -92,8 +95,17 @@ func (p *Provider) Script(replies ...Reply) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, r := range replies {
-		p.script = append(p.script, Reply{Status: r.Status, Header: r.Header.Clone(), Body: bytes.Clone(r.Body)})
+		p.script = append(p.script, Reply{Status: r.Status, Header: r.Header.Clone(), Body: bytes.Clone(r.Body), Trailer: r.Trailer.Clone()})
 	}
+}
+
+// SetDelay makes every later answer, scripted or not, wait d before sending anything, like a
+// provider that takes its time to start answering; a client that hangs up ends the wait. Zero
+// turns the delay off. Reset keeps it.
+func (p *Provider) SetDelay(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.delay = d
 }
 
 func (r Request) clone() Request {
@@ -116,8 +128,18 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	scripted, haveScript := p.popScriptLocked()
 	p.seq++
 	seq := p.seq
+	delay := p.delay
 	p.mu.Unlock()
 
+	if delay > 0 {
+		timer := time.NewTimer(delay)
+		select {
+		case <-timer.C:
+		case <-r.Context().Done():
+			timer.Stop()
+			return
+		}
+	}
 	if haveScript {
 		serveScripted(w, scripted)
 		return
@@ -163,12 +185,19 @@ func serveScripted(w http.ResponseWriter, r Reply) {
 		// A nil value stops net/http from sniffing one, keeping the reply verbatim.
 		h["Content-Type"] = nil
 	}
+	for k := range r.Trailer {
+		h.Add("Trailer", http.CanonicalHeaderKey(k))
+	}
 	status := r.Status
 	if status == 0 {
 		status = http.StatusOK
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(r.Body) // the client hung up; nothing left to tell it
+	// Values of announced keys set after the body go out as trailers.
+	for k, vs := range r.Trailer {
+		h[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+	}
 }
 
 // chatRequest holds the request fields the mock uses; everything else is ignored, as a provider

@@ -118,6 +118,10 @@ func kindOf(m *extprocv3.ProcessingRequest) msgKind {
 		return kindResponseHeaders
 	case *extprocv3.ProcessingRequest_ResponseBody:
 		return kindResponseBody
+	case *extprocv3.ProcessingRequest_RequestTrailers:
+		return kindRequestTrailers
+	case *extprocv3.ProcessingRequest_ResponseTrailers:
+		return kindResponseTrailers
 	}
 	return kindNone
 }
@@ -145,6 +149,10 @@ func emptyAnswer(m *extprocv3.ProcessingRequest) *extprocv3.ProcessingResponse {
 		return reqBodyAns(nil)
 	case kindResponseHeaders:
 		return respHeadersAns(nil)
+	case kindRequestTrailers:
+		return reqTrailersAns(nil)
+	case kindResponseTrailers:
+		return respTrailersAns(nil)
 	}
 	return respBodyAns(nil)
 }
@@ -363,6 +371,15 @@ type setup struct {
 	cfg      Config
 	upstream http.HandlerFunc // for both clusters; nil = 200 JSON
 	scripts  [][]action
+	// serverOpts configure the fake's gRPC server, e.g. its keepalive
+	// enforcement; none means grpc-go's defaults.
+	serverOpts []grpc.ServerOption
+	// via, if set, puts something between the stand-in and the fake: it
+	// gets the fake's address and returns the one the stand-in dials.
+	via func(t *testing.T, addr string) string
+	// h2c lets the listener speak HTTP/2 without TLS too, as Envoy's
+	// codec_type AUTO does; the test's client picks the protocol.
+	h2c bool
 }
 
 type harness struct {
@@ -382,7 +399,7 @@ func start(t *testing.T, s setup) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(s.serverOpts...)
 	extprocv3.RegisterExternalProcessorServer(gs, h.fake)
 	served := make(chan struct{})
 	go func() {
@@ -395,6 +412,9 @@ func start(t *testing.T, s setup) *harness {
 	cfg := s.cfg
 	if cfg.ExtProcAddr == "" {
 		cfg.ExtProcAddr = lis.Addr().String()
+		if s.via != nil {
+			cfg.ExtProcAddr = s.via(t, cfg.ExtProcAddr)
+		}
 	}
 	if cfg.ClusterHeader == "" {
 		cfg.ClusterHeader = clusterHeader
@@ -415,7 +435,13 @@ func start(t *testing.T, s setup) *harness {
 		t.Fatal(err)
 	}
 	h.proxy = p
-	h.front = httptest.NewServer(p)
+	h.front = httptest.NewUnstartedServer(p)
+	if s.h2c {
+		h.front.Config.Protocols = &http.Protocols{}
+		h.front.Config.Protocols.SetHTTP1(true)
+		h.front.Config.Protocols.SetUnencryptedHTTP2(true)
+	}
+	h.front.Start()
 	h.client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	t.Cleanup(func() {
 		h.front.Close() // waits for in-flight handlers
@@ -535,6 +561,14 @@ func respHeadersAns(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
 
 func respBodyAns(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
 	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseBody{ResponseBody: &extprocv3.BodyResponse{Response: c}}}
+}
+
+func reqTrailersAns(m *extprocv3.HeaderMutation) *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestTrailers{RequestTrailers: &extprocv3.TrailersResponse{HeaderMutation: m}}}
+}
+
+func respTrailersAns(m *extprocv3.HeaderMutation) *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseTrailers{ResponseTrailers: &extprocv3.TrailersResponse{HeaderMutation: m}}}
 }
 
 func immediate(code int, body string, headers *extprocv3.HeaderMutation) *extprocv3.ProcessingResponse {

@@ -168,9 +168,10 @@ func (t *txn) upstreamRequest(ctx context.Context, base *url.URL, body upstreamB
 // response is what reaches the filter's encode path: an upstream response or
 // a local reply sent through the filter chain.
 type response struct {
-	headers *headerMap // with :status
-	noBody  bool
-	body    *chunkReader
+	headers  *headerMap // with :status
+	noBody   bool
+	body     *chunkReader
+	trailers func() *headerMap // once body ended: the trailers, nil if none; nil for local replies
 
 	replaced     bool // CONTINUE_AND_REPLACE with a body mutation
 	replacedBody []byte
@@ -186,7 +187,21 @@ func (t *txn) respondUpstream(resp *http.Response, elapsed time.Duration, cancel
 	noBody := resp.Body == http.NoBody || resp.ContentLength == 0 || t.r.Method == http.MethodHead
 	rd := readChunks(resp.Body, cancel)
 	defer rd.stop()
-	t.respond(&response{headers: h, noBody: noBody, body: rd})
+	trailers := func() *headerMap {
+		if !t.p.cfg.HTTP1Trailers {
+			return nil // the upstream speaks HTTP/1.1
+		}
+		return trailerMap(resp.Trailer)
+	}
+	t.respond(&response{headers: h, noBody: noBody, body: rd, trailers: trailers})
+}
+
+// trailerMap returns the response's trailers; valid once the body ended.
+func (rs *response) trailerMap() *headerMap {
+	if rs.trailers == nil {
+		return nil
+	}
+	return rs.trailers()
 }
 
 // respond runs a response through ext_proc's encode path (unless processing
@@ -239,7 +254,10 @@ func (t *txn) respond(rs *response) {
 	default:
 		// STREAMED: the headers go downstream now, chunks as they are answered.
 		t.writeHeaders(rs.headers, true)
-		res := t.pipeline(kindResponseBody, rs.body, t.writeChunk)
+		res := t.pipeline(kindResponseBody, rs.body, t.writeChunk, rs.trailers)
+		if tr := rs.trailerMap(); res.kind == outAnswer && tr != nil && t.enc.sendTrailers {
+			res = t.exchangeTrailers(kindResponseTrailers, tr)
+		}
 		switch res.kind {
 		case outImmediate, outFail:
 			// No new reply is possible after the headers went out.
@@ -306,17 +324,26 @@ collect:
 			return
 		}
 	}
-	res, ready := t.ensureStream()
-	if ready {
-		t.send(kindResponseBody, bodyRequest(kindResponseBody, data, true))
-		res = t.await()
-		if res.kind == outAnswer {
-			var held *headerMap
-			if headersHeld {
-				held = rs.headers
+	tr := rs.trailerMap()
+	res := outcome{kind: outAnswer}
+	// With trailers the body's end came with them: no data, no message.
+	if len(data) > 0 || tr == nil {
+		var ready bool
+		res, ready = t.ensureStream()
+		if ready {
+			t.send(kindResponseBody, bodyRequest(kindResponseBody, data, tr == nil))
+			res = t.await()
+			if res.kind == outAnswer {
+				var held *headerMap
+				if headersHeld {
+					held = rs.headers
+				}
+				data, res = t.onBufferedBody(t.enc, held, data, res.resp.GetResponseBody(), false)
 			}
-			data, res = t.onBufferedBody(t.enc, held, data, res.resp.GetResponseBody(), false)
 		}
+	}
+	if res.kind == outAnswer && tr != nil && t.enc.sendTrailers {
+		res = t.exchangeTrailers(kindResponseTrailers, tr)
 	}
 	if t.terminal(res) {
 		return

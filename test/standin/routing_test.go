@@ -233,6 +233,7 @@ func TestForwarding(t *testing.T) {
 			cfg: Config{
 				UseRemoteAddress: true, NormalizePath: true, MergeSlashes: true, SuppressEnvoyHeaders: true,
 				RequestHeadersToRemove: []string{clusterHeader, "x-forwarded-for"},
+				LocalAddress:           "192.0.2.77",
 			},
 			path: "/v1//chat/../chat/completions?q=a//b",
 			hdr:  []string{"X-Forwarded-For", "203.0.113.9"},
@@ -240,7 +241,8 @@ func TestForwarding(t *testing.T) {
 				if got := values(ps, ":path"); !equalStrings(got, []string{"/v1/chat/completions?q=a//b"}) {
 					t.Errorf(":path = %v", got)
 				}
-				if got := values(ps, "x-forwarded-for"); !equalStrings(got, []string{"203.0.113.9,127.0.0.1"}) {
+				// A loopback peer is replaced by Envoy's own address.
+				if got := values(ps, "x-forwarded-for"); !equalStrings(got, []string{"203.0.113.9,192.0.2.77"}) {
 					t.Errorf("x-forwarded-for = %v", got)
 				}
 				if up.path != "/v1/chat/completions?q=a//b" {
@@ -288,8 +290,15 @@ func TestProjectConfig(t *testing.T) {
 	}
 	msgs := h.fake.waitStreams(t, 1)[0].messages()
 	ps := pairs(t, msgs[0].GetRequestHeaders().GetHeaders())
-	if got := values(ps, "x-forwarded-for"); !equalStrings(got, []string{"127.0.0.1"}) {
-		t.Errorf("x-forwarded-for = %v, want the client address", got)
+	if got, want := values(ps, "x-forwarded-for"), []string{h.proxy.localAddr.String()}; !equalStrings(got, want) {
+		t.Errorf("x-forwarded-for = %v, want %v (the node address, for a loopback client)", got, want)
+	}
+	if got := values(ps, "x-envoy-external-address"); !equalStrings(got, []string{"127.0.0.1"}) {
+		t.Errorf("x-envoy-external-address = %v, want the client address", got)
+	}
+	src := msgs[0].GetAttributes()[attributesKey].GetFields()[attrSourceAddress].GetStringValue()
+	if !strings.HasPrefix(src, "127.0.0.1:") || src == "127.0.0.1:0" {
+		t.Errorf("source.address = %q, want the client's 127.0.0.1:port", src)
 	}
 	if got := values(ps, ":path"); !equalStrings(got, []string{"/v1/chat/completions"}) {
 		t.Errorf(":path = %v", got)

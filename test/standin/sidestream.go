@@ -16,6 +16,8 @@ const (
 	kindRequestBody
 	kindResponseHeaders
 	kindResponseBody
+	kindRequestTrailers
+	kindResponseTrailers
 )
 
 func (k msgKind) String() string {
@@ -28,6 +30,10 @@ func (k msgKind) String() string {
 		return "response_headers"
 	case kindResponseBody:
 		return "response_body"
+	case kindRequestTrailers:
+		return "request_trailers"
+	case kindResponseTrailers:
+		return "response_trailers"
 	}
 	return "none"
 }
@@ -79,4 +85,9 @@ func (s *sidestream) receive(ctx context.Context) {
 func (s *sidestream) close() {
 	s.cancel()
 	<-s.done
+}
+
+// request reports whether k belongs to the request (decoding) direction.
+func (k msgKind) request() bool {
+	return k == kindRequestHeaders || k == kindRequestBody || k == kindRequestTrailers
 }

@@ -3,7 +3,8 @@
 // ext_proc filter, router and connection manager do toward the ext_proc
 // gRPC server and the client, for the configuration this project uses
 // (one route "prefix /" with cluster_header, auto_host_rewrite, HTTP/1.1
-// upstreams). See /work/shared/docs/envoy-extproc.md for the rules.
+// upstreams). Where it relies on an Envoy behaviour, the comment names the
+// Envoy source file that shows it.
 package standin
 
 import (
@@ -13,6 +14,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -64,9 +66,40 @@ type Config struct {
 	// The fields below are optional connection-manager and route settings
 	// of envoy/envoy.yaml; their zero values are Envoy's defaults.
 
-	// UseRemoteAddress appends the client's IP to x-forwarded-for before
-	// the ext_proc filter runs (use_remote_address: true).
+	// UseRemoteAddress is the connection manager's use_remote_address: it
+	// appends the connecting peer's IP to x-forwarded-for before the
+	// ext_proc filter runs (for a loopback peer, LocalAddress instead), sets
+	// x-forwarded-proto and x-envoy-external-address, and takes the client's
+	// address from the connection (or, with XFFNumTrustedHops, from
+	// x-forwarded-for).
 	UseRemoteAddress bool
+	// XFFNumTrustedHops is xff_num_trusted_hops: with N > 0 and
+	// UseRemoteAddress, the client's address is the N-th x-forwarded-for
+	// entry from the right as received, if it is an IP address.
+	XFFNumTrustedHops int
+	// LocalAddress is the IP Envoy appends to x-forwarded-for in place of a
+	// loopback peer (its node address); empty means the first non-loopback
+	// IPv4 address of this machine, which is how Envoy picks it.
+	LocalAddress string
+	// RequestAttributes is the ext_proc filter's request_attributes; the
+	// stand-in knows "source.address" and "source.port".
+	RequestAttributes []string
+	// HTTP1Trailers is http_protocol_options.enable_trailers, on the listener
+	// and on the upstream clusters alike. Envoy's HTTP/1 codec drops trailers
+	// without it, so by default only HTTP/2 clients' request trailers reach
+	// the ext_proc filter.
+	HTTP1Trailers bool
+	// KeepaliveInterval and KeepaliveTimeout are the ext_proc cluster's
+	// http2_protocol_options.connection_keepalive; a zero interval sends no
+	// PING. As in Envoy, an interval needs a timeout.
+	KeepaliveInterval time.Duration
+	KeepaliveTimeout  time.Duration
+	// InitialStreamWindowSize and InitialConnectionWindowSize are the ext_proc
+	// cluster's HTTP/2 windows; 0 means Envoy's default, 256 MiB. They are
+	// fixed, as Envoy's are: grpc-go would otherwise grow them with
+	// bandwidth-probing PINGs that Envoy never sends.
+	InitialStreamWindowSize     int32
+	InitialConnectionWindowSize int32
 	// NormalizePath and MergeSlashes rewrite :path before any filter runs.
 	NormalizePath bool
 	MergeSlashes  bool
@@ -96,12 +129,18 @@ type Stats struct {
 	StreamsFailed                 uint64
 	FailureModeAllowed            uint64
 	OverrideMessageTimeoutIgnored uint64
+	// The ext_proc cluster's HTTP/2 keepalive (Envoy's
+	// cluster.<name>.http2.keepalive_timeout counts the timeouts).
+	KeepalivePingsSent  uint64
+	KeepalivePingsAcked uint64
+	KeepaliveTimeouts   uint64
 }
 
 type counters struct {
 	streamsStarted, streamMsgsSent, streamMsgsReceived, spurious, rejected,
 	clearRouteCacheIgnored, messageTimeouts, streamsFailed, failureModeAllowed,
-	overrideTimeoutIgnored atomic.Uint64
+	overrideTimeoutIgnored, keepalivePingsSent, keepalivePingsAcked,
+	keepaliveTimeouts atomic.Uint64
 }
 
 // maxKeptMetadata bounds the per-request metadata kept for DynamicMetadata.
@@ -117,6 +156,15 @@ type Proxy struct {
 	client   extprocv3.ExternalProcessorClient
 	upstream *http.Client
 	stats    counters
+	// localAddr replaces a loopback peer in x-forwarded-for.
+	localAddr netip.Addr
+
+	// The keepalive pingers, one per ext_proc connection, stop when done
+	// closes; closing refuses new ones.
+	done    chan struct{}
+	pingMu  sync.Mutex
+	closing bool
+	pingers sync.WaitGroup
 
 	mu        sync.Mutex
 	metadata  map[string]map[string]*structpb.Struct
@@ -169,10 +217,40 @@ func New(cfg Config) (*Proxy, error) {
 		}
 		clusters[name] = u
 	}
+	if err := checkAttributes(cfg.RequestAttributes); err != nil {
+		return nil, err
+	}
+	if cfg.XFFNumTrustedHops < 0 {
+		return nil, fmt.Errorf("standin: XFFNumTrustedHops %d is negative", cfg.XFFNumTrustedHops)
+	}
+	localAddr, err := nodeAddress(cfg.LocalAddress)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.KeepaliveInterval > 0 && cfg.KeepaliveTimeout <= 0 {
+		return nil, errors.New("standin: KeepaliveInterval needs a KeepaliveTimeout")
+	}
+	if cfg.InitialStreamWindowSize == 0 {
+		cfg.InitialStreamWindowSize = envoyDefaultWindow
+	}
+	if cfg.InitialConnectionWindowSize == 0 {
+		cfg.InitialConnectionWindowSize = envoyDefaultWindow
+	}
+	p := &Proxy{
+		cfg:       cfg,
+		mode:      mode,
+		clusters:  clusters,
+		localAddr: localAddr,
+		done:      make(chan struct{}),
+		metadata:  make(map[string]map[string]*structpb.Struct),
+	}
 	conn, err := grpc.NewClient(cfg.ExtProcAddr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		// Envoy's gRPC client has no receive limit.
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32), grpc.MaxCallSendMsgSize(math.MaxInt32)),
+		grpc.WithInitialWindowSize(cfg.InitialStreamWindowSize),
+		grpc.WithInitialConnWindowSize(cfg.InitialConnectionWindowSize),
+		grpc.WithContextDialer(p.dialExtProc),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("standin: ext_proc channel to %s: %w", cfg.ExtProcAddr, err)
@@ -184,20 +262,18 @@ func New(cfg Config) (*Proxy, error) {
 		MaxIdleConnsPerHost: 16,
 		IdleConnTimeout:     30 * time.Second,
 	}
-	return &Proxy{
-		cfg:      cfg,
-		mode:     mode,
-		clusters: clusters,
-		conn:     conn,
-		client:   extprocv3.NewExternalProcessorClient(conn),
-		upstream: &http.Client{
-			Transport: transport,
-			// The router passes redirects through to the client.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		metadata: make(map[string]map[string]*structpb.Struct),
-	}, nil
+	p.conn = conn
+	p.client = extprocv3.NewExternalProcessorClient(conn)
+	p.upstream = &http.Client{
+		Transport: transport,
+		// The router passes redirects through to the client.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return p, nil
 }
+
+// envoyDefaultWindow is Envoy's default HTTP/2 stream and connection window.
+const envoyDefaultWindow = 256 << 20
 
 func supportedBodyMode(m extprocfilterv3.ProcessingMode_BodySendMode) bool {
 	switch m {
@@ -221,6 +297,9 @@ func (p *Proxy) Stats() Stats {
 		StreamsFailed:                 c.streamsFailed.Load(),
 		FailureModeAllowed:            c.failureModeAllowed.Load(),
 		OverrideMessageTimeoutIgnored: c.overrideTimeoutIgnored.Load(),
+		KeepalivePingsSent:            c.keepalivePingsSent.Load(),
+		KeepalivePingsAcked:           c.keepalivePingsAcked.Load(),
+		KeepaliveTimeouts:             c.keepaliveTimeouts.Load(),
 	}
 }
 
@@ -265,10 +344,20 @@ func (p *Proxy) mergeMetadata(requestID, ns string, s *structpb.Struct) {
 	}
 }
 
-// Close releases the ext_proc channel and idle upstream connections.
+// Close releases the ext_proc channel and idle upstream connections, and
+// waits for the keepalive pingers to stop.
 func (p *Proxy) Close() error {
+	p.pingMu.Lock()
+	alreadyClosing := p.closing
+	p.closing = true
+	p.pingMu.Unlock()
+	if !alreadyClosing {
+		close(p.done)
+	}
 	p.upstream.CloseIdleConnections()
-	if err := p.conn.Close(); err != nil {
+	err := p.conn.Close()
+	p.pingers.Wait()
+	if err != nil {
 		return fmt.Errorf("standin: close ext_proc channel: %w", err)
 	}
 	return nil

@@ -185,6 +185,10 @@ func TestNew(t *testing.T) {
 		{name: "buffered partial", cfg: Config{ExtProcAddr: "127.0.0.1:1", ClusterHeader: "x", Mode: mode(extprocfilterv3.ProcessingMode_BUFFERED_PARTIAL, modeNone)}, wantErr: "unsupported"},
 		{name: "full duplex", cfg: Config{ExtProcAddr: "127.0.0.1:1", ClusterHeader: "x", Mode: mode(modeNone, extprocfilterv3.ProcessingMode_FULL_DUPLEX_STREAMED)}, wantErr: "unsupported"},
 		{name: "bad cluster URL", cfg: Config{ExtProcAddr: "127.0.0.1:1", ClusterHeader: "x", Clusters: map[string]string{"a": "127.0.0.1:2"}}, wantErr: "cluster"},
+		{name: "unknown attribute", cfg: Config{ExtProcAddr: "127.0.0.1:1", ClusterHeader: "x", RequestAttributes: []string{"request.path"}}, wantErr: `"request.path" is unsupported`},
+		{name: "negative trusted hops", cfg: Config{ExtProcAddr: "127.0.0.1:1", ClusterHeader: "x", XFFNumTrustedHops: -1}, wantErr: "XFFNumTrustedHops"},
+		{name: "bad local address", cfg: Config{ExtProcAddr: "127.0.0.1:1", ClusterHeader: "x", LocalAddress: "node-1"}, wantErr: "LocalAddress"},
+		{name: "keepalive without timeout", cfg: Config{ExtProcAddr: "127.0.0.1:1", ClusterHeader: "x", KeepaliveInterval: time.Second}, wantErr: "KeepaliveTimeout"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -199,6 +203,9 @@ func TestNew(t *testing.T) {
 				}
 				if m := p.mode; m.GetRequestBodyMode() != modeBuffered || m.GetResponseBodyMode() != modeBuffered {
 					t.Errorf("default mode = %v, want BUFFERED both ways", m)
+				}
+				if p.cfg.InitialStreamWindowSize != 256<<20 || p.cfg.InitialConnectionWindowSize != 256<<20 || p.cfg.KeepaliveInterval != 0 {
+					t.Errorf("HTTP/2 defaults = %d/%d, keepalive %v", p.cfg.InitialStreamWindowSize, p.cfg.InitialConnectionWindowSize, p.cfg.KeepaliveInterval)
 				}
 				if err := p.Close(); err != nil {
 					t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -90,9 +89,11 @@ type txn struct {
 	r   *http.Request
 	ctx context.Context
 
-	requestID  string
-	reqHeaders *headerMap
-	dec, enc   dirState
+	requestID    string
+	reqHeaders   *headerMap
+	client       downstream // the downstream remote address
+	dec, enc     dirState
+	reqAttrsSent bool
 
 	ss           *sidestream
 	pending      []msgKind // messages sent and not answered yet, oldest first
@@ -127,7 +128,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (t *txn) run() {
-	t.reqHeaders, t.requestID = t.p.requestHeaders(t.r)
+	t.reqHeaders, t.requestID, t.client = t.p.requestHeaders(t.r)
 	t.dec.noBody = t.r.ContentLength == 0
 	// ext_proc's decodeHeaders asks for the route (per-route config), so the
 	// connection manager caches it from the headers as they are now.
@@ -244,17 +245,26 @@ func (t *txn) bufferedRequestBody(headersHeld bool) ([]byte, bool) {
 		t.localReply(http.StatusRequestEntityTooLarge, "Payload Too Large", nil)
 		return nil, false
 	}
-	res, ready := t.ensureStream()
-	if ready {
-		t.send(kindRequestBody, bodyRequest(kindRequestBody, data, true))
-		res = t.await()
-		if res.kind == outAnswer {
-			var held *headerMap
-			if headersHeld {
-				held = t.reqHeaders
+	tr := t.requestTrailers()
+	res := outcome{kind: outAnswer}
+	// With trailers the body's end came with them: no data, no message.
+	if len(data) > 0 || tr == nil {
+		var ready bool
+		res, ready = t.ensureStream()
+		if ready {
+			t.send(kindRequestBody, bodyRequest(kindRequestBody, data, tr == nil))
+			res = t.await()
+			if res.kind == outAnswer {
+				var held *headerMap
+				if headersHeld {
+					held = t.reqHeaders
+				}
+				data, res = t.onBufferedBody(t.dec, held, data, res.resp.GetRequestBody(), true)
 			}
-			data, res = t.onBufferedBody(t.dec, held, data, res.resp.GetRequestBody(), true)
 		}
+	}
+	if res.kind == outAnswer && tr != nil && t.dec.sendTrailers {
+		res = t.exchangeTrailers(kindRequestTrailers, tr)
 	}
 	if t.terminal(res) {
 		return nil, false
@@ -293,7 +303,10 @@ func (t *txn) streamedRequestBody() ([]byte, bool) {
 	res := t.pipeline(kindRequestBody, rd, func(b []byte) error {
 		out = append(out, b...)
 		return nil
-	})
+	}, t.requestTrailers)
+	if tr := t.requestTrailers(); res.kind == outAnswer && tr != nil && t.dec.sendTrailers {
+		res = t.exchangeTrailers(kindRequestTrailers, tr)
+	}
 	if t.terminal(res) {
 		return nil, false
 	}
@@ -303,7 +316,9 @@ func (t *txn) streamedRequestBody() ([]byte, bool) {
 // pipeline sends every chunk of rd to ext_proc without waiting for answers,
 // applies the answers FIFO and hands each chunk to sink in order. Header
 // mutations in these answers are ignored, as Envoy does in STREAMED mode.
-func (t *txn) pipeline(kind msgKind, rd *chunkReader, sink func([]byte) error) outcome {
+// trailers (nil: never any) tells, once rd ended, whether trailers ended
+// the body instead of its last chunk.
+func (t *txn) pipeline(kind msgKind, rd *chunkReader, sink func([]byte) error, trailers func() *headerMap) outcome {
 	type queued struct {
 		data []byte
 		eos  bool
@@ -336,7 +351,14 @@ func (t *txn) pipeline(kind msgKind, rd *chunkReader, sink func([]byte) error) o
 				return outcome{kind: outGone}
 			}
 			srcDone = ev.eos
-			queue = append(queue, queued{data: ev.data, eos: ev.eos})
+			eos := ev.eos
+			if eos && trailers != nil && trailers() != nil {
+				eos = false
+				if len(ev.data) == 0 {
+					continue
+				}
+			}
+			queue = append(queue, queued{data: ev.data, eos: eos})
 			res, ready := t.ensureStream()
 			if !ready {
 				if res.kind == outContinue {
@@ -344,7 +366,7 @@ func (t *txn) pipeline(kind msgKind, rd *chunkReader, sink func([]byte) error) o
 				}
 				return res
 			}
-			t.send(kind, bodyRequest(kind, ev.data, ev.eos))
+			t.send(kind, bodyRequest(kind, ev.data, eos))
 		case it := <-t.recvCh():
 			res, handled := t.onItem(it)
 			if !handled {
@@ -487,6 +509,11 @@ func (t *txn) ensureStream() (outcome, bool) {
 
 func (t *txn) send(kind msgKind, req *extprocv3.ProcessingRequest) {
 	req.MetadataContext = &corev3.Metadata{}
+	// Attributes go in the first message of the direction only.
+	if kind.request() && !t.reqAttrsSent && len(t.p.cfg.RequestAttributes) > 0 {
+		req.Attributes = map[string]*structpb.Struct{attributesKey: requestAttributes(t.p.cfg.RequestAttributes, t.client)}
+		t.reqAttrsSent = true
+	}
 	if !t.protocolSent {
 		req.ProtocolConfig = &extprocv3.ProtocolConfiguration{
 			RequestBodyMode:  t.dec.bodyMode,
@@ -560,10 +587,10 @@ func (t *txn) onMessage(resp *extprocv3.ProcessingResponse) (outcome, bool) {
 		got = kindResponseHeaders
 	case *extprocv3.ProcessingResponse_ResponseBody:
 		got = kindResponseBody
-	case *extprocv3.ProcessingResponse_RequestTrailers, *extprocv3.ProcessingResponse_ResponseTrailers:
-		// Trailers are never sent, so these always come unasked.
-		t.mergeMetadata(resp)
-		return t.spurious(), true
+	case *extprocv3.ProcessingResponse_RequestTrailers:
+		got = kindRequestTrailers
+	case *extprocv3.ProcessingResponse_ResponseTrailers:
+		got = kindResponseTrailers
 	case *extprocv3.ProcessingResponse_ImmediateResponse:
 		t.mergeMetadata(resp)
 		st.streamMsgsReceived.Add(1)
@@ -686,6 +713,10 @@ func (t *txn) closeIfLast(kind msgKind, lastBody bool) {
 		last = t.enc.noBody || (t.enc.bodyMode == modeNone && !t.enc.sendTrailers)
 	case kindResponseBody:
 		last = lastBody && t.enc.bodyMode == modeStreamed
+	case kindRequestTrailers:
+		last = t.enc.noExternalProcess()
+	case kindResponseTrailers:
+		last = true
 	}
 	if last {
 		t.closeStream()
@@ -744,8 +775,9 @@ func (p *Proxy) resolveCluster(h *headerMap) (string, bool) {
 }
 
 // requestHeaders builds the header map the HTTP/1 codec and the connection
-// manager hand to the filters, and returns the request's x-request-id.
-func (p *Proxy) requestHeaders(r *http.Request) (*headerMap, string) {
+// manager hand to the filters, and returns the request's x-request-id and
+// the client's address.
+func (p *Proxy) requestHeaders(r *http.Request) (*headerMap, string, downstream) {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
@@ -760,24 +792,11 @@ func (p *Proxy) requestHeaders(r *http.Request) (*headerMap, string) {
 	h.add(":method", r.Method)
 	h.add(":scheme", scheme)
 	h.appendSorted(r.Header, func(k string) bool { return isHopByHop(k) || k == "host" })
-	if p.cfg.UseRemoteAddress {
-		ip := r.RemoteAddr
-		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-			ip = host
-		}
-		if xff, ok := h.get("x-forwarded-for"); ok && xff != "" {
-			h.set("x-forwarded-for", xff+","+ip)
-		} else {
-			h.set("x-forwarded-for", ip)
-		}
-		h.set("x-forwarded-proto", scheme)
-	} else if !h.has("x-forwarded-proto") {
-		h.add("x-forwarded-proto", scheme)
-	}
+	client := p.clientAddress(h, r.RemoteAddr, scheme)
 	id, _ := h.get("x-request-id")
 	if id == "" {
 		id = p.cfg.NewRequestID()
 		h.set("x-request-id", id)
 	}
-	return h, id
+	return h, id, client
 }

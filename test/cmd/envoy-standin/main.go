@@ -8,7 +8,9 @@
 // SEND, request body BUFFERED, response headers SEND, response body BUFFERED,
 // allow_mode_override true, failure_mode_allow false; the route "prefix /"
 // with cluster_header x-cpen-upstream-cluster, auto_host_rewrite, timeout 0s;
-// and the connection-manager and router settings of envoy/envoy.yaml.
+// the connection-manager and router settings of envoy/envoy.yaml; and the
+// ext_proc cluster's HTTP/2 keepalive PINGs. Like codec_type AUTO, the
+// listener takes HTTP/1.1 and HTTP/2 without TLS.
 package main
 
 import (
@@ -95,7 +97,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
-	srv := &http.Server{Handler: proxy, ReadHeaderTimeout: readHeaderTimeout}
+	protocols := &http.Protocols{}
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Handler: proxy, ReadHeaderTimeout: readHeaderTimeout, Protocols: protocols}
 	fmt.Fprintf(stdout, "envoy-standin: Go stand-in for Envoy (not Envoy) listening on http://%s, ext_proc %s\n", ln.Addr(), *extproc)
 
 	serveErr := make(chan error, 1)

@@ -45,6 +45,19 @@ func TestRunServesAndStops(t *testing.T) {
 	if resp.StatusCode != http.StatusInternalServerError {
 		t.Errorf("status = %d, want 500 with no ext_proc server", resp.StatusCode)
 	}
+	// codec_type AUTO: HTTP/2 without TLS is served too.
+	h2c := &http.Protocols{}
+	h2c.SetUnencryptedHTTP2(true)
+	h2Client := &http.Client{Transport: &http.Transport{Protocols: h2c}, Timeout: 10 * time.Second}
+	resp, err = h2Client.Get(addr + "/v1/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	h2Client.CloseIdleConnections()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("HTTP/2 request: %s %d, want HTTP/2 and 500", resp.Proto, resp.StatusCode)
+	}
 	cancel()
 	select {
 	case err := <-done:

@@ -51,6 +51,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:18080", "address to serve on (host:port)")
 	name := fs.String("name", "mock", "provider name used in generated ids and system_fingerprint")
+	delay := fs.Duration("delay", 0, "how long every answer waits before it starts, like a slow provider")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("parse flags: %w", err)
 	}
@@ -66,11 +67,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
+	provider := mockprovider.New(*name)
+	provider.SetDelay(*delay)
 	srv := &http.Server{
-		Handler:           logRequests(logger, mockprovider.New(*name)),
+		Handler:           logRequests(logger, provider),
 		ReadHeaderTimeout: readHeaderTimeout,
 	}
-	logger.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("name", *name))
+	logger.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("name", *name), zap.Duration("delay", *delay))
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
