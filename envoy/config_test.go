@@ -6,8 +6,6 @@ package envoy_test
 // packed in a google.protobuf.Any, and keep the settings the sidecar's state machine relies on.
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,15 +23,8 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"go.yaml.in/yaml/v3"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/known/anypb"
 
-	// Registers the typed config used only by "@type" (the access logger); the packages imported
-	// by name above register theirs as a side effect of the import. protojson needs them all to
-	// resolve Any.
-	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
+	"github.com/cpen/router/envoy"
 )
 
 const (
@@ -48,144 +39,17 @@ const (
 	routerFilter   = "envoy.filters.http.router"
 )
 
-// validator is what protoc-gen-validate generates on every Envoy config message.
-type validator interface{ ValidateAll() error }
-
-// loadBootstrap reads an Envoy bootstrap YAML file and returns it only if Envoy would accept its
-// shape: YAML -> JSON -> protojson with unknown fields rejected and every "@type" resolved, then
-// ValidateAll on the Bootstrap and on each Any-packed config (Bootstrap.ValidateAll does not look
-// inside Any, which is where HCM, ext_proc, router, TLS and protocol options live).
+// loadBootstrap reads an Envoy bootstrap file and returns it only if envoy.Load accepts it.
 func loadBootstrap(path string) (*bootstrapv3.Bootstrap, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	var doc any
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return nil, fmt.Errorf("parse YAML %s: %w", path, err)
-	}
-	plain, err := jsonCompatible(doc)
+	bs, err := envoy.Load(raw)
 	if err != nil {
-		return nil, fmt.Errorf("convert %s: %w", path, err)
-	}
-	js, err := json.Marshal(plain)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s as JSON: %w", path, err)
-	}
-	bs := &bootstrapv3.Bootstrap{}
-	if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(js, bs); err != nil {
-		return nil, fmt.Errorf("decode %s into Bootstrap: %w", path, err)
-	}
-	if err := bs.ValidateAll(); err != nil {
-		return nil, fmt.Errorf("validate %s: %w", path, err)
-	}
-	if err := validateAnys(bs.ProtoReflect(), "bootstrap"); err != nil {
-		return nil, fmt.Errorf("validate typed configs in %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return bs, nil
-}
-
-// jsonCompatible turns a decoded YAML tree into one encoding/json accepts: YAML allows non-string
-// mapping keys, JSON (and proto field names) do not.
-func jsonCompatible(v any) (any, error) {
-	switch t := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, val := range t {
-			c, err := jsonCompatible(val)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", k, err)
-			}
-			out[k] = c
-		}
-		return out, nil
-	case map[any]any:
-		out := make(map[string]any, len(t))
-		for k, val := range t {
-			ks, ok := k.(string)
-			if !ok {
-				return nil, fmt.Errorf("mapping key %v (%T) is not a string", k, k)
-			}
-			c, err := jsonCompatible(val)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", ks, err)
-			}
-			out[ks] = c
-		}
-		return out, nil
-	case []any:
-		out := make([]any, len(t))
-		for i, val := range t {
-			c, err := jsonCompatible(val)
-			if err != nil {
-				return nil, fmt.Errorf("[%d]: %w", i, err)
-			}
-			out[i] = c
-		}
-		return out, nil
-	case time.Time:
-		// An unquoted timestamp-looking scalar; Envoy's proto fields want the text.
-		return t.Format(time.RFC3339Nano), nil
-	default:
-		return v, nil
-	}
-}
-
-// validateAnys walks every set field of m and, for each google.protobuf.Any found (in singular,
-// repeated or map fields), unpacks it, runs its ValidateAll and walks it in turn, since typed
-// configs nest (HCM -> http_filters -> ext_proc).
-func validateAnys(m protoreflect.Message, path string) error {
-	if m.Descriptor().FullName() == "google.protobuf.Any" {
-		return validateAny(m, path)
-	}
-	var errs []error
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		p := path + "." + string(fd.Name())
-		switch {
-		case fd.IsMap():
-			if fd.MapValue().Message() == nil {
-				return true
-			}
-			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
-				errs = append(errs, validateAnys(mv.Message(), fmt.Sprintf("%s[%s]", p, k.String())))
-				return true
-			})
-		case fd.IsList():
-			if fd.Message() == nil {
-				return true
-			}
-			list := v.List()
-			for i := range list.Len() {
-				errs = append(errs, validateAnys(list.Get(i).Message(), fmt.Sprintf("%s[%d]", p, i)))
-			}
-		case fd.Message() != nil:
-			errs = append(errs, validateAnys(v.Message(), p))
-		}
-		return true
-	})
-	return errors.Join(errs...)
-}
-
-func validateAny(m protoreflect.Message, path string) error {
-	a, ok := m.Interface().(*anypb.Any)
-	if !ok {
-		return fmt.Errorf("%s: Any is a %T, not *anypb.Any", path, m.Interface())
-	}
-	inner, err := anypb.UnmarshalNew(a, proto.UnmarshalOptions{})
-	if err != nil {
-		return fmt.Errorf("%s: unpack %s: %w", path, a.GetTypeUrl(), err)
-	}
-	name := string(inner.ProtoReflect().Descriptor().FullName())
-	v, ok := inner.(validator)
-	if !ok {
-		return fmt.Errorf("%s: %s has no ValidateAll, so it cannot be checked", path, name)
-	}
-	var errs []error
-	if err := v.ValidateAll(); err != nil {
-		errs = append(errs, fmt.Errorf("%s (%s): %w", path, name, err))
-	}
-	errs = append(errs, validateAnys(inner.ProtoReflect(), path+"("+name+")"))
-	return errors.Join(errs...)
 }
 
 func TestEveryConfigFileLoads(t *testing.T) {
@@ -297,13 +161,30 @@ type mainParts struct {
 	extproc  *extprocv3.ExternalProcessor
 	route    *routev3.Route
 	clusters map[string]*clusterv3.Cluster
+	// hcmYAML is the connection manager's typed_config as written, for settings whose zero value
+	// must still be spelled out (the proto cannot tell 0 from absent).
+	hcmYAML map[string]any
 }
 
 func loadMain(t *testing.T) mainParts {
 	t.Helper()
-	bs, err := loadBootstrap(mainConfig)
+	raw, err := os.ReadFile(mainConfig)
 	if err != nil {
-		t.Fatalf("loadBootstrap: %v", err)
+		t.Fatalf("read: %v", err)
+	}
+	p, err := parseMain(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// parseMain loads a bootstrap shaped like envoy.yaml: one listener with one connection manager
+// running ext_proc then the router, and one route.
+func parseMain(raw []byte) (mainParts, error) {
+	bs, err := envoy.Load(raw)
+	if err != nil {
+		return mainParts{}, fmt.Errorf("envoy.Load: %w", err)
 	}
 	p := mainParts{bs: bs, clusters: map[string]*clusterv3.Cluster{}}
 	for _, c := range bs.GetStaticResources().GetClusters() {
@@ -311,37 +192,64 @@ func loadMain(t *testing.T) mainParts {
 	}
 	listeners := bs.GetStaticResources().GetListeners()
 	if len(listeners) != 1 {
-		t.Fatalf("listeners = %d, want 1", len(listeners))
+		return p, fmt.Errorf("listeners = %d, want 1", len(listeners))
 	}
 	p.listener = listeners[0]
 	chains := p.listener.GetFilterChains()
 	if len(chains) != 1 || len(chains[0].GetFilters()) != 1 {
-		t.Fatalf("want one filter chain with one network filter (the HCM)")
+		return p, fmt.Errorf("want one filter chain with one network filter (the HCM)")
 	}
 	p.hcm = &hcmv3.HttpConnectionManager{}
 	if err := chains[0].GetFilters()[0].GetTypedConfig().UnmarshalTo(p.hcm); err != nil {
-		t.Fatalf("network filter is not an HCM: %v", err)
+		return p, fmt.Errorf("network filter is not an HCM: %w", err)
 	}
 	filters := p.hcm.GetHttpFilters()
 	if len(filters) != 2 || filters[0].GetName() != extprocFilter || filters[1].GetName() != routerFilter {
-		t.Fatalf("http_filters = %v, want [%s %s]", filterNames(filters), extprocFilter, routerFilter)
+		return p, fmt.Errorf("http_filters = %v, want [%s %s]", filterNames(filters), extprocFilter, routerFilter)
 	}
 	p.extproc = &extprocv3.ExternalProcessor{}
 	if err := filters[0].GetTypedConfig().UnmarshalTo(p.extproc); err != nil {
-		t.Fatalf("first http filter is not ext_proc: %v", err)
+		return p, fmt.Errorf("first http filter is not ext_proc: %w", err)
 	}
 	if err := filters[1].GetTypedConfig().UnmarshalTo(&routerv3.Router{}); err != nil {
-		t.Fatalf("last http filter is not the router: %v", err)
+		return p, fmt.Errorf("last http filter is not the router: %w", err)
 	}
 	vhosts := p.hcm.GetRouteConfig().GetVirtualHosts()
 	if len(vhosts) != 1 || len(vhosts[0].GetRoutes()) != 1 {
-		t.Fatalf("want one inline virtual host with one route")
+		return p, fmt.Errorf("want one inline virtual host with one route")
 	}
 	if got := vhosts[0].GetDomains(); len(got) != 1 || got[0] != "*" {
-		t.Fatalf("virtual host domains = %v, want [*]", got)
+		return p, fmt.Errorf("virtual host domains = %v, want [*]", got)
 	}
 	p.route = vhosts[0].GetRoutes()[0]
-	return p
+	p.hcmYAML, err = hcmAsWritten(raw)
+	if err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// hcmAsWritten is the typed_config of the first network filter, as a plain YAML mapping.
+func hcmAsWritten(raw []byte) (map[string]any, error) {
+	var doc struct {
+		StaticResources struct {
+			Listeners []struct {
+				FilterChains []struct {
+					Filters []struct {
+						TypedConfig map[string]any `yaml:"typed_config"`
+					} `yaml:"filters"`
+				} `yaml:"filter_chains"`
+			} `yaml:"listeners"`
+		} `yaml:"static_resources"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("parse YAML: %w", err)
+	}
+	ls := doc.StaticResources.Listeners
+	if len(ls) == 0 || len(ls[0].FilterChains) == 0 || len(ls[0].FilterChains[0].Filters) == 0 {
+		return nil, fmt.Errorf("no network filter in the YAML")
+	}
+	return ls[0].FilterChains[0].Filters[0].TypedConfig, nil
 }
 
 func filterNames(fs []*hcmv3.HttpFilter) []string {
