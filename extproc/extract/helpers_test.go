@@ -49,7 +49,7 @@ func checkGolden(t *testing.T, name string, got []byte) {
 // parseTestdata parses testdata/extraction.in.json.
 func parseTestdata(t testing.TB) *Request {
 	t.Helper()
-	r, err := ParseRequest(readTestdata(t, "extraction.in.json"), 0)
+	r, err := ParseRequest(readTestdata(t, "extraction.in.json"), 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,10 @@ import (
 // limit, so a zero-valued setting never means "no schema is accepted".
 const DefaultMaxSchemaBytes = 64 << 10
 
+// DefaultMaxDepth is the nesting bound ParseRequest applies when it gets a
+// non-positive one: the catalog's default.
+const DefaultMaxDepth = 64
+
 // maxTokensLimit bounds max_tokens; no extraction answer comes near it,
 // and it keeps the value inside every provider's integer range.
 const maxTokensLimit = 1000000
@@ -74,12 +78,17 @@ const (
 // ParseRequest parses and checks an extraction body and compiles its
 // schema. A body that is not a JSON object yields jsonbody.ErrMalformed or
 // jsonbody.ErrNotObject (the same errors, and so the same replies, as a
-// chat body); every other rejection is a *FieldError.
-func ParseRequest(body []byte, maxSchemaBytes int) (*Request, error) {
+// chat body), or jsonbody.ErrTooDeep past maxDepth levels of nesting;
+// every other rejection is a *FieldError. Non-positive limits take the
+// defaults.
+func ParseRequest(body []byte, maxSchemaBytes, maxDepth int) (*Request, error) {
 	if maxSchemaBytes <= 0 {
 		maxSchemaBytes = DefaultMaxSchemaBytes
 	}
-	if err := jsonbody.Validate(body); err != nil {
+	if maxDepth <= 0 {
+		maxDepth = DefaultMaxDepth
+	}
+	if err := jsonbody.Validate(body, maxDepth); err != nil {
 		return nil, err
 	}
 	r := &Request{}

@@ -90,7 +90,7 @@ func TestParseRequest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := ParseRequest(tt.body, 0)
+			r, err := ParseRequest(tt.body, 0, 0)
 			if err != nil {
 				t.Fatalf("ParseRequest: %v", err)
 			}
@@ -191,7 +191,8 @@ func TestParseRequestErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := ParseRequest(tt.body, tt.max)
+			// A body bound above the schema's own, so that the schema's is met first.
+			r, err := ParseRequest(tt.body, tt.max, 1000)
 			var fe *FieldError
 			if !errors.As(err, &fe) {
 				t.Fatalf("ParseRequest = %v, %v; want *FieldError %q", r, err, tt.wantErr)
@@ -222,10 +223,12 @@ func TestParseRequestNotObject(t *testing.T) {
 		{name: "trailing data", body: `{} {}`, want: jsonbody.ErrMalformed},
 		{name: "array", body: `[{"model":"cpen/middle"}]`, want: jsonbody.ErrNotObject},
 		{name: "string", body: `"x"`, want: jsonbody.ErrNotObject},
+		{name: "nested past the body bound", body: `{"model":"cpen/middle","input":` + strings.Repeat("[", 64) + strings.Repeat("]", 64) + `}`,
+			want: jsonbody.ErrTooDeep},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := ParseRequest([]byte(tt.body), 0); !errors.Is(err, tt.want) {
+			if _, err := ParseRequest([]byte(tt.body), 0, 0); !errors.Is(err, tt.want) {
 				t.Errorf("ParseRequest = %v, want %v", err, tt.want)
 			}
 		})
@@ -265,7 +268,7 @@ func TestUpstreamBody(t *testing.T) {
 }
 
 func TestUpstreamBodyWithoutOptions(t *testing.T) {
-	r, err := ParseRequest(body(mModel, mInput, mSchema), 0)
+	r, err := ParseRequest(body(mModel, mInput, mSchema), 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +303,7 @@ func FuzzParseExtraction(f *testing.F) {
 		[]byte(`{"choices":[{"message":{"content":"` + "```json\\n[1,2,{\\\"a\\\":true}]\\n```" + `"}}]}`),
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := ParseRequest(b, 4096)
+		r, err := ParseRequest(b, 4096, 0)
 		if err != nil {
 			var fe *FieldError
 			if !errors.As(err, &fe) && !errors.Is(err, jsonbody.ErrMalformed) && !errors.Is(err, jsonbody.ErrNotObject) {

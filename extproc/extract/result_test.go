@@ -149,7 +149,7 @@ func TestResultInvalidOutput(t *testing.T) {
 }
 
 func TestResultErrorCap(t *testing.T) {
-	r, err := ParseRequest(body(mModel, mInput, `"schema":{"type":"array","items":{"type":"integer"}}`), 0)
+	r, err := ParseRequest(body(mModel, mInput, `"schema":{"type":"array","items":{"type":"integer"}}`), 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

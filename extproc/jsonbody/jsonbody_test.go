@@ -9,7 +9,7 @@ import (
 
 func members(t *testing.T, body string) map[string]string {
 	t.Helper()
-	if err := Validate([]byte(body)); err != nil {
+	if err := Validate([]byte(body), DefaultMaxDepth); err != nil {
 		t.Fatalf("Validate(%s): %v", body, err)
 	}
 	got := map[string]string{}
@@ -57,7 +57,7 @@ func TestValidate(t *testing.T) {
 		{``, ErrMalformed},
 	}
 	for _, tc := range tests {
-		if err := Validate([]byte(tc.body)); !errors.Is(err, tc.want) {
+		if err := Validate([]byte(tc.body), DefaultMaxDepth); !errors.Is(err, tc.want) {
 			t.Errorf("Validate(%q) = %v, want %v", tc.body, err, tc.want)
 		}
 	}
@@ -117,8 +117,8 @@ func FuzzEdit(f *testing.F) {
 	f.Add([]byte(` { "a" : "\"}" , "b":[{}] } `))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if err := Validate(body); err != nil {
-			if json.Valid(body) && err != ErrNotObject {
+		if err := Validate(body, DefaultMaxDepth); err != nil {
+			if json.Valid(body) && err != ErrNotObject && err != ErrTooDeep {
 				t.Fatalf("Validate rejected valid JSON %q: %v", body, err)
 			}
 			return

@@ -67,9 +67,17 @@ func Shape(body []byte) bool {
 }
 
 // Validate checks that body is one JSON object (surrounding white space
-// allowed). segmentio's validator scans strings eight bytes at a time:
-// about 20 times encoding/json's speed on a chat body.
-func Validate(body []byte) error {
+// allowed) whose arrays and objects nest at most maxDepth deep, the object
+// itself being depth 1. A limit below 1 means DefaultMaxDepth, and none is
+// taken above MaxDepthCeiling. The depth is checked first, in one flat
+// pass, so the recursive validator that follows never goes deeper than
+// the limit however the body is built. segmentio's validator scans
+// strings eight bytes at a time: about 20 times encoding/json's speed on
+// a chat body.
+func Validate(body []byte, maxDepth int) error {
+	if err := checkDepth(body, effectiveDepth(maxDepth)); err != nil {
+		return err
+	}
 	if !segjson.Valid(body) {
 		return ErrMalformed
 	}
@@ -140,29 +148,10 @@ func skipSpace(b []byte, i int) int {
 }
 
 // skipString returns the offset past the closing quote of the string at i,
-// and whether it holds an escape. IndexByte keeps long strings (prompts,
-// completions) fast.
+// and whether it holds an escape.
 func skipString(b []byte, i int) (int, bool) {
-	escaped := false
-	for i++; i < len(b); {
-		j := bytes.IndexByte(b[i:], '"')
-		if j < 0 {
-			return len(b), escaped
-		}
-		q := i + j
-		n := 0 // backslashes right before the quote
-		for k := q - 1; k >= i && b[k] == '\\'; k-- {
-			n++
-		}
-		if !escaped && bytes.IndexByte(b[i:q], '\\') >= 0 {
-			escaped = true
-		}
-		if n%2 == 0 {
-			return q + 1, escaped
-		}
-		i = q + 1
-	}
-	return len(b), escaped
+	end := stringEnd(b, i)
+	return end, bytes.IndexByte(b[i+1:end], '\\') >= 0
 }
 
 // skipValue returns the offset past the (valid) value starting at i.
