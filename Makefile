@@ -52,6 +52,9 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test -run '^$$' -fuzz '^FuzzEdit$$' -fuzztime $(FUZZTIME) ./extproc/jsonbody/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRequestBody$$' -fuzztime $(FUZZTIME) ./extproc/
 	$(GO) test -run '^$$' -fuzz '^FuzzFixedFit$$' -fuzztime $(FUZZTIME) ./selector/
+	$(GO) test -run '^$$' -fuzz '^FuzzLimiter$$' -fuzztime $(FUZZTIME) ./selector/state/
+	$(GO) test -run '^$$' -fuzz '^FuzzLastXFFAddress$$' -fuzztime $(FUZZTIME) ./test/standin/
+	$(GO) test -run '^$$' -fuzz '^FuzzFrameScanner$$' -fuzztime $(FUZZTIME) ./test/standin/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseExtraction$$' -fuzztime $(FUZZTIME) ./extproc/extract/
 
 check-config: build ## validate CATALOG (default: the demo catalog) offline

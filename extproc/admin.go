@@ -9,13 +9,19 @@ import (
 )
 
 // adminHandler serves /healthz (the process is up), /readyz (a catalog is
-// loaded and some tier can route), /metrics and /debug/pprof.
-func adminHandler(s *Server, gather prometheus.Gatherer) http.Handler {
+// loaded, some tier can route and the process is not draining), /metrics,
+// and /debug/pprof only when asked for: profiles and goroutine dumps are
+// no business of whoever can scrape metrics.
+func adminHandler(s *Server, gather prometheus.Gatherer, withPprof bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if s.Draining() {
+			http.Error(w, "not ready: draining", http.StatusServiceUnavailable)
+			return
+		}
 		if !s.Ready() {
 			http.Error(w, "not ready: no tier can route", http.StatusServiceUnavailable)
 			return
@@ -23,7 +29,9 @@ func adminHandler(s *Server, gather prometheus.Gatherer) http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gather, promhttp.HandlerOpts{}))
-	// Profiles for the operator; the admin listener is loopback by default.
+	if !withPprof {
+		return mux
+	}
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)

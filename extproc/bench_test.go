@@ -66,7 +66,7 @@ func BenchmarkRequestRewrite(b *testing.B) {
 			s, _ := newTestServer(b, "testdata/catalog.yaml")
 			x := exchange{srv: s, log: s.log, rt: s.rt.Load(), path: "/v1/chat/completions"}
 			var cb chatBody
-			if err := parseChatBody(body, &cb); err != nil {
+			if err := parseChatBody(body, 64, &cb); err != nil {
 				b.Fatal(err)
 			}
 			x.chat.decision.Route, _ = x.rt.index.RouteByID("route_mid_01")
@@ -76,7 +76,7 @@ func BenchmarkRequestRewrite(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				cb = chatBody{}
-				_ = parseChatBody(body, &cb)
+				_ = parseChatBody(body, 64, &cb)
 				_ = x.dispatch(body, &cb)
 			}
 		})
@@ -125,7 +125,7 @@ func FuzzParseRequestBody(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var cb chatBody
-		err := parseChatBody(body, &cb)
+		err := parseChatBody(body, 64, &cb)
 		if err == nil && cb.hasRouting {
 			_, err = routing.Parse(cb.routing.Value(body))
 		}

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/maphash"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -18,6 +20,11 @@ import (
 	"github.com/cpen/router/extproc/routing"
 	"github.com/cpen/router/selector"
 )
+
+// clientCredentialHeaders are the request headers that carry a client's
+// secret in the ways clients and SDKs send one; all are removed before a
+// request goes to a provider.
+var clientCredentialHeaders = [...]string{"authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key", "cookie"}
 
 // keyPrefix starts every client key; anything else is refused unhashed.
 const keyPrefix = "cpen_live_"
@@ -35,6 +42,8 @@ type chatState struct {
 	status    int
 	stream    bool
 	rewrite   bool   // the response body is JSON or SSE we may edit
+	scrub     bool   // an error body we can read, scrubbed of the provider
+	switched  bool   // the response body was switched to STREAMED
 	guestAddr string // the playground's client address; empty for keys
 	streaming bool   // the response is an event stream, rewritten per chunk
 	bodyMsgs  int    // response body messages seen
@@ -62,8 +71,11 @@ func (p chat) requestHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.
 	}
 	var key *config.Key
 	if p.guest {
-		// Guests share one limit per client address (api.md §1).
-		addr := clientAddr(h.GetHeaders())
+		// Guests share one limit per client address, as Envoy saw it.
+		addr, ok := clientAddr(x.attrs)
+		if !ok {
+			return nil, errClientAddressUnknown
+		}
 		key = &config.Key{ID: "guest:" + addr, RPMLimit: x.rt.cat.GuestRPM}
 		x.chat.guestAddr = addr
 	} else {
@@ -80,7 +92,25 @@ func (p chat) requestHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.
 		return nil, errEmptyBody
 	}
 	x.chat.key = key
-	return x.rp.requestHeaders(nil), nil
+	return x.rp.requestHeaders(x.dropClientRouting(h)), nil
+}
+
+// dropClientRouting removes every client-sent x-cpen-* header, so that
+// only the sidecar's own routing decision reaches Envoy's route.
+func (x *exchange) dropClientRouting(h *extprocv3.HttpHeaders) *extprocv3.CommonResponse {
+	var mu mutation
+	for _, hv := range h.GetHeaders().GetHeaders() {
+		if strings.HasPrefix(hv.GetKey(), "x-cpen-") {
+			if mu.m == nil {
+				mu = x.rp.mutation(phReqHeaders)
+			}
+			mu.remove(hv.GetKey())
+		}
+	}
+	if mu.m == nil {
+		return nil
+	}
+	return x.rp.common(phReqHeaders, mu)
 }
 
 // authenticate finds the key for an Authorization header value. Only the
@@ -98,6 +128,35 @@ func (rt *runtime) authenticate(auth []byte) (*config.Key, bool) {
 	return k, ok
 }
 
+// routedKeys are the top-level keys the sidecar reads or edits: a body may
+// hold each at most once, and never in another letter case.
+var routedKeys = [...]string{"model", "routing", "stream", "stream_options", "messages"}
+
+// caseVariant reports which routed key m's key matches under Unicode case
+// folding without being equal to it.
+func caseVariant(m *jsonbody.Member) (string, bool) {
+	// Folding keeps a key within three bytes a letter of the original
+	// ("K" is three bytes); longer keys cannot match.
+	if !m.Escaped {
+		if len(m.Key) < len("model") || len(m.Key) > 3*len("stream_options") {
+			return "", false
+		}
+		for _, r := range routedKeys {
+			if bytes.EqualFold(m.Key, []byte(r)) {
+				return r, true // an exact match was taken by the caller
+			}
+		}
+		return "", false
+	}
+	k := m.KeyString()
+	for _, r := range routedKeys {
+		if strings.EqualFold(k, r) && k != r {
+			return r, true
+		}
+	}
+	return "", false
+}
+
 // chatBody is what the request path reads from the top level of the body.
 type chatBody struct {
 	model, routing, stream jsonbody.Member
@@ -106,11 +165,11 @@ type chatBody struct {
 	alias                  []byte // the model value, unquoted
 }
 
-func parseChatBody(body []byte, cb *chatBody) error {
-	if err := jsonbody.Validate(body); err != nil {
-		return err
+func parseChatBody(body []byte, maxDepth int, cb *chatBody) error {
+	if err := jsonbody.Validate(body, maxDepth); err != nil {
+		return depthError(err, maxDepth)
 	}
-	hasModel := false
+	hasModel, hasMessages := false, false
 	for it := jsonbody.Members(body); it.Next(); {
 		m := &it.M
 		var slot *jsonbody.Member
@@ -122,10 +181,22 @@ func parseChatBody(body []byte, cb *chatBody) error {
 			slot, seen = &cb.routing, &cb.hasRouting
 		case m.KeyIs("stream"):
 			slot, seen = &cb.stream, &cb.hasStream
+		case m.KeyIs("messages"):
+			var spare jsonbody.Member
+			slot, seen = &spare, &hasMessages
 		case m.KeyIs("stream_options"):
+			if cb.hasStreamOptions {
+				return &routing.FieldError{Field: "stream_options", Msg: "appears twice"}
+			}
 			cb.hasStreamOptions = true
 			continue
 		default:
+			if k, ok := caseVariant(m); ok {
+				// A parser that matches keys case-insensitively (Go's
+				// encoding/json is one) could read this one instead of the
+				// key we priced and routed: refuse rather than guess.
+				return &routing.FieldError{Field: clip(m.KeyString(), maxQuoted), Msg: "is a case variant of " + k + "; send the key once, in lower case"}
+			}
 			continue
 		}
 		if *seen {
@@ -161,7 +232,7 @@ func (chat) requestBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.Processi
 		return nil, errEmptyBody
 	}
 	var cb chatBody
-	if err := parseChatBody(body, &cb); err != nil {
+	if err := parseChatBody(body, x.rt.maxDepth, &cb); err != nil {
 		return nil, err
 	}
 	c := &x.chat
@@ -288,8 +359,15 @@ func (x *exchange) dispatch(body []byte, cb *chatBody) *extprocv3.ProcessingResp
 func (x *exchange) sendUpstream(newBody []byte) *extprocv3.ProcessingResponse {
 	cs := &x.chat
 	mu := x.rp.mutation(phReqBody)
-	mu.remove("authorization")   // the client's cpen_live key never reaches a provider
-	mu.remove("x-api-key")       // nor one sent the way some SDKs send keys
+	// No client secret reaches a provider, whichever header carries it.
+	for _, h := range clientCredentialHeaders {
+		mu.remove(h)
+	}
+	// The provider's own auth header is ours alone: set from its secret,
+	// or removed when it has none, never the client's value.
+	if !slices.Contains(clientCredentialHeaders[:], cs.upstream.authHeader) {
+		mu.remove(cs.upstream.authHeader)
+	}
 	mu.remove("accept-encoding") // bodies come back plain, so they can be edited
 	mu.set("x-cpen-upstream-cluster", cs.upstream.cluster)
 	mu.set(":path", cs.upstream.chatPath)

@@ -3,6 +3,7 @@ package extproc
 import (
 	"bytes"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	"slices"
 	"strings"
@@ -16,41 +17,43 @@ import (
 
 // providerHeaderPrefixes name response headers that would tell the client
 // which provider served it; they are dropped.
-var providerHeaderPrefixes = [...]string{"openai-", "anthropic-", "x-goog-", "mistral-", "x-ratelimit-"}
+var providerHeaderPrefixes = [...]string{"openai-", "anthropic-", "x-goog-", "mistral-", "x-ratelimit-", "x-amzn-", "cf-", "x-envoy-upstream-"}
+
+// providerHeaders are single response headers that name the provider's
+// software or hosts; they are dropped.
+var providerHeaders = [...]string{"server", "via", "x-powered-by", "x-request-id", "x-served-by", "alt-svc", "set-cookie"}
 
 func (chat) responseHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
 	c := &x.chat
 	if !c.decided {
 		return x.rp.responseHeaders(nil), nil
 	}
-	c.status = atoi(headerBytes(h.GetHeaders(), ":status"))
-	ctype := headerBytes(h.GetHeaders(), "content-type")
-	enc := string(headerBytes(h.GetHeaders(), "content-encoding"))
-	c.rewrite = (enc == "" || enc == "identity") &&
-		(bytes.HasPrefix(ctype, []byte("application/json")) || bytes.HasPrefix(ctype, []byte("text/event-stream")))
+	hm := h.GetHeaders()
+	c.status = atoi(headerBytes(hm, ":status"))
+	ctype := headerBytes(hm, "content-type")
+	enc := string(headerBytes(hm, "content-encoding"))
+	plain := enc == "" || enc == "identity"
+	isJSON := bytes.HasPrefix(ctype, []byte("application/json"))
+	isSSE := bytes.HasPrefix(ctype, []byte("text/event-stream"))
+	c.rewrite = plain && (isJSON || isSSE)
+	// Error bodies name the provider's model and often the provider; the
+	// ones we can read are scrubbed, whatever their content type.
+	c.scrub = plain && c.status >= 400
 
 	mu := x.rp.mutation(phRespHeaders)
-	model := c.decision.Route.Model
-	for _, hv := range h.GetHeaders().GetHeaders() {
-		k := hv.GetKey()
-		if k == "" || k[0] == ':' {
-			continue
-		}
-		drop := bytes.Contains(hv.GetRawValue(), []byte(model))
-		for _, p := range providerHeaderPrefixes {
-			drop = drop || strings.HasPrefix(k, p)
-		}
-		if drop {
-			mu.remove(k)
-		}
-	}
+	x.dropProviderHeaders(&mu, hm)
 	mu.set("x-cpen-route-id", c.decision.Route.ID)
 	mu.set("x-cpen-status", statusWord(c.status))
-	// An event stream is rewritten chunk by chunk as it arrives (STREAMED);
-	// its length changes, so content-length goes now: a mode switch comes
-	// too late for Envoy to drop it.
-	c.streaming = c.stream && c.status == 200 && c.rewrite && bytes.HasPrefix(ctype, []byte("text/event-stream"))
-	if c.streaming {
+	// A successful stream goes STREAMED even when it cannot be rewritten
+	// (compressed, or not an event stream): held BUFFERED, Envoy would keep
+	// the whole stream until it ends and fail it above its buffer limit. A
+	// plain JSON answer to a stream request is one object, kept buffered and
+	// rewritten as usual. The length changes or is unknown, so
+	// content-length goes now: a mode switch comes too late for Envoy to
+	// drop it.
+	c.switched = c.stream && c.status == 200 && !(plain && isJSON)
+	c.streaming = c.switched && plain && isSSE
+	if c.switched {
 		mu.remove("content-length")
 	}
 	mu.setInt("x-ratelimit-limit-requests", c.adm.Limit)
@@ -60,11 +63,42 @@ func (chat) responseHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.P
 		x.settle()
 	}
 	resp := x.rp.responseHeaders(x.rp.common(phRespHeaders, mu))
-	if c.streaming {
+	if c.switched {
 		x.rp.streamed.ResponseBodyMode = filterv3.ProcessingMode_STREAMED
 		resp.ModeOverride = &x.rp.streamed
 	}
 	return resp, nil
+}
+
+// dropProviderHeaders removes the response headers that would tell the
+// client which provider or upstream model served it.
+func (x *exchange) dropProviderHeaders(mu *mutation, hm *corev3.HeaderMap) {
+	route := x.chat.decision.Route
+	name := x.chat.upstream.name
+	for _, hv := range hm.GetHeaders() {
+		k := hv.GetKey()
+		if k == "" || k[0] == ':' {
+			continue
+		}
+		v := hv.GetRawValue()
+		drop := (route.Model != "" && bytes.Contains(v, []byte(route.Model))) || (len(name) >= minScrubbedName && indexFold(v, name) >= 0)
+		for _, p := range providerHeaderPrefixes {
+			drop = drop || strings.HasPrefix(k, p)
+		}
+		for _, p := range providerHeaders {
+			drop = drop || k == p
+		}
+		if drop {
+			mu.remove(k)
+		}
+	}
+}
+
+// wholeBody reports whether a response body message ends the body. Unless
+// the answer was switched to STREAMED, Envoy sends the whole body in one
+// message, with end_of_stream false when trailers follow it.
+func (c *chatState) wholeBody(b *extprocv3.HttpBody) bool {
+	return b.GetEndOfStream() || !c.switched
 }
 
 func statusWord(status int) string {
@@ -76,13 +110,11 @@ func statusWord(status int) string {
 
 func (chat) responseBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
 	c := &x.chat
-	if !c.decided || !c.rewrite {
-		if b.GetEndOfStream() {
-			x.settle()
-		}
+	body, eos := b.GetBody(), b.GetEndOfStream()
+	final := c.wholeBody(b)
+	if !c.decided {
 		return x.rp.responseBody(nil), nil
 	}
-	body, eos := b.GetBody(), b.GetEndOfStream()
 	c.bodyMsgs++
 	var out []byte
 	switch {
@@ -94,19 +126,24 @@ func (chat) responseBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.Process
 		if out == nil {
 			out = []byte{}
 		}
-	default:
+	case c.switched:
+		// A stream we cannot read passes as it is.
+	case c.scrub:
+		out = x.scrubError(body)
+	case c.rewrite:
 		out = x.rewriteJSON(body, statusWord(c.status))
 	}
-	if eos {
+	if final {
 		x.settle()
 	}
 	if out == nil {
 		return x.rp.responseBody(nil), nil
 	}
 	mu := x.rp.mutation(phRespBody)
-	if eos && c.bodyMsgs == 1 {
-		// The whole body came in one message: buffered (Envoy may not have
-		// honoured the switch), so its length is checked against ours.
+	if !c.switched || (eos && c.bodyMsgs == 1) {
+		// A buffered body: its length is checked against ours. (When a
+		// switched answer came whole in one message, Envoy may not have
+		// honoured the switch.)
 		mu.setInt("content-length", len(out))
 	}
 	cr := x.rp.common(phRespBody, mu)
@@ -124,26 +161,22 @@ func (x *exchange) rewriteJSON(body []byte, status string) []byte {
 	return x.bufs.resp
 }
 
-// patchObject edits one JSON object (Shape checked): model → alias, and
-// the cpen fields asked for. It appends the result to dst in one pass.
+// patchObject edits one JSON object (Shape checked): every top-level
+// "model" (and case variant, which some client parsers accept) → alias,
+// and the cpen fields asked for. It appends the result to dst in one pass.
 func (x *exchange) patchObject(dst, obj []byte, withRoute, withStatus bool, status string) []byte {
 	c := &x.chat
-	var model jsonbody.Member
-	hasModel, has := false, false
+	dst = slices.Grow(dst, len(obj)+len(c.aliasJSON)+len(c.routeJSON)+48)
+	at, has := 0, false
 	for it := jsonbody.Members(obj); it.Next(); {
 		has = true
-		if !hasModel && it.M.KeyIs("model") {
-			model, hasModel = it.M, true
+		if isModelKey(&it.M) {
+			dst = append(dst, obj[at:it.M.ValStart]...)
+			dst = append(dst, c.aliasJSON...)
+			at = it.M.ValEnd
 		}
 	}
 	closing := bytes.LastIndexByte(obj, '}')
-	dst = slices.Grow(dst, len(obj)+len(c.aliasJSON)+len(c.routeJSON)+48)
-	at := 0
-	if hasModel {
-		dst = append(dst, obj[:model.ValStart]...)
-		dst = append(dst, c.aliasJSON...)
-		at = model.ValEnd
-	}
 	dst = append(dst, obj[at:closing]...)
 	sep := has
 	if withStatus {
@@ -163,6 +196,16 @@ func (x *exchange) patchObject(dst, obj []byte, withRoute, withStatus bool, stat
 		dst = append(dst, c.routeJSON...)
 	}
 	return append(dst, obj[closing:]...)
+}
+
+// isModelKey reports whether a member's key is "model" or a case variant
+// of it (Go's encoding/json, for one, would read "Model" as model).
+func isModelKey(m *jsonbody.Member) bool {
+	if !m.Escaped {
+		// Folding keeps a key within three bytes a letter ("K" is three).
+		return len(m.Key) >= len("model") && len(m.Key) <= 3*len("model") && bytes.EqualFold(m.Key, []byte("model"))
+	}
+	return strings.EqualFold(m.KeyString(), "model")
 }
 
 // ssePayload returns the data of a "data:" line, without its line end.
@@ -195,8 +238,13 @@ func (x *exchange) settle() {
 	c.settled = true
 	now := x.srv.opts.now()
 	route := c.decision.Route
-	failed := c.status >= 500 || c.status == 429 || c.status == 0
-	x.rt.health.Observe(route.Index, now.Sub(c.start), failed, now)
+	if c.status > 0 {
+		// A stream that ended with no answer (the client hung up, Envoy
+		// reset it) says nothing about the route: counting it would let
+		// any client eject a tier by hanging up.
+		failed := c.status >= 500 || c.status == 429
+		x.rt.health.Observe(route.Index, now.Sub(c.start), failed, now)
+	}
 	if c.decision.SetsPin && c.status > 0 && c.status < 400 {
 		x.srv.opts.pins.Set(c.key.ID, c.decision.Tier.Alias, selector.Pin{
 			RouteID: route.ID, ModelFamily: route.ModelFamily, VisibleTotal: route.VisibleTotal,
@@ -214,7 +262,7 @@ func (chat) finish(x *exchange) {
 	c := &x.chat
 	if c.decided && !c.settled {
 		// The stream ended before the response did (client gone, upstream
-		// reset): count it against the route, and never move the pin.
+		// reset): no health verdict, and never move the pin.
 		c.status = 0
 		x.settle()
 	}

@@ -15,14 +15,15 @@ import (
 
 // Errors the request path returns; apiError maps each to its HTTP reply.
 var (
-	errUnauthorized   = errors.New("missing or invalid API key")
-	errNotFound       = errors.New("no such endpoint")
-	errMethod         = errors.New("method not allowed")
-	errEmptyBody      = errors.New("request body is required")
-	errNotReady       = errors.New("no catalog loaded")
-	errProtocol       = errors.New("ext_proc message out of order")
-	errModelMissing   = errors.New("model is required")
-	errModelNotString = errors.New("model must be a string")
+	errUnauthorized         = errors.New("missing or invalid API key")
+	errNotFound             = errors.New("no such endpoint")
+	errMethod               = errors.New("method not allowed")
+	errEmptyBody            = errors.New("request body is required")
+	errNotReady             = errors.New("no catalog loaded")
+	errClientAddressUnknown = errors.New("client address unknown")
+	errProtocol             = errors.New("ext_proc message out of order")
+	errModelMissing         = errors.New("model is required")
+	errModelNotString       = errors.New("model must be a string")
 )
 
 // bodyTooLargeError carries the limit for the 413 detail.
@@ -30,6 +31,24 @@ type bodyTooLargeError struct{ size, limit int64 }
 
 func (e *bodyTooLargeError) Error() string {
 	return fmt.Sprintf("request body of %d bytes is over the limit of %d bytes", e.size, e.limit)
+}
+
+// tooDeepError carries the nesting bound for the 400 detail.
+type tooDeepError struct{ limit int }
+
+func (e *tooDeepError) Error() string {
+	return fmt.Sprintf("body nests arrays and objects deeper than %d levels", e.limit)
+}
+
+func (e *tooDeepError) Unwrap() error { return jsonbody.ErrTooDeep }
+
+// depthError gives a nesting refusal its bound; other errors pass as they
+// are.
+func depthError(err error, limit int) error {
+	if errors.Is(err, jsonbody.ErrTooDeep) {
+		return &tooDeepError{limit: limit}
+	}
+	return err
 }
 
 // rateLimitedError carries the admission that was refused.
@@ -61,12 +80,22 @@ type apiError struct {
 // bool is false for errors that are not the client's: those become a gRPC
 // error, and Envoy's failure mode decides.
 func toAPIError(err error) (*apiError, bool) {
+	e, ok := classify(err)
+	if ok {
+		e.detail = clip(e.detail, maxDetail)
+	}
+	return e, ok
+}
+
+// classify finds the reply of a client error.
+func classify(err error) (*apiError, bool) {
 	var (
-		fe  *routing.FieldError
-		xe  *extract.FieldError
-		se  *selector.Error
-		big *bodyTooLargeError
-		rl  *rateLimitedError
+		fe   *routing.FieldError
+		xe   *extract.FieldError
+		se   *selector.Error
+		big  *bodyTooLargeError
+		rl   *rateLimitedError
+		deep *tooDeepError
 	)
 	switch {
 	case errors.Is(err, errUnauthorized):
@@ -84,6 +113,9 @@ func toAPIError(err error) (*apiError, bool) {
 		return &apiError{status: 400, errType: "invalid_request_error", code: code, detail: fe.Error()}, true
 	case errors.Is(err, jsonbody.ErrMalformed):
 		return &apiError{status: 400, errType: "invalid_request_error", code: "invalid_json", detail: "Request body is not valid JSON"}, true
+	case errors.As(err, &deep):
+		return &apiError{status: 400, errType: "invalid_request_error", code: "invalid_json",
+			detail: fmt.Sprintf("Request body nests arrays and objects deeper than %d levels", deep.limit)}, true
 	case errors.Is(err, jsonbody.ErrNotObject):
 		return &apiError{status: 400, errType: "invalid_request_error", code: "invalid_json", detail: "Request body must be a JSON object"}, true
 	case errors.Is(err, errEmptyBody):
@@ -98,7 +130,7 @@ func toAPIError(err error) (*apiError, bool) {
 			alias = se.Alias
 		}
 		return &apiError{status: 400, errType: "invalid_request_error", code: "unknown_model",
-			detail: fmt.Sprintf("model %s is not a CPEN alias (use cpen/low, cpen/middle or cpen/high)", strconv.Quote(alias))}, true
+			detail: fmt.Sprintf("model %s is not a CPEN alias (use cpen/low, cpen/middle or cpen/high)", strconv.Quote(clip(alias, maxQuoted)))}, true
 	case errors.Is(err, selector.ErrTierUnavailable):
 		alias := ""
 		if errors.As(err, &se) {
@@ -119,6 +151,9 @@ func toAPIError(err error) (*apiError, bool) {
 		return &apiError{status: 404, errType: "invalid_request_error", code: "not_found", detail: "No such endpoint"}, true
 	case errors.Is(err, errMethod):
 		return &apiError{status: 405, errType: "invalid_request_error", code: "method_not_allowed", detail: "Method not allowed on this endpoint"}, true
+	case errors.Is(err, errClientAddressUnknown):
+		return &apiError{status: 503, errType: "service_unavailable", code: "client_address_unknown",
+			detail: "Client address unknown: the guest limit needs the address Envoy saw"}, true
 	case errors.Is(err, errNotReady):
 		return &apiError{status: 503, errType: "service_unavailable", code: "not_ready", detail: "Route service unavailable: no catalog loaded"}, true
 	}

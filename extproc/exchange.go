@@ -7,6 +7,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // phase is where one request stands in Envoy's message order.
@@ -44,6 +45,8 @@ type exchange struct {
 	proc  processor
 	phase phase
 	path  string
+	// attrs are the attributes Envoy sent with the request headers.
+	attrs map[string]*structpb.Struct
 	chat  chatState
 	// requestID is Envoy's x-request-id, logged with every line.
 	requestID []byte
@@ -99,6 +102,7 @@ func (x *exchange) step(req *extprocv3.ProcessingRequest) (*extprocv3.Processing
 			return nil, x.outOfOrder("request_headers")
 		}
 		x.begin(r.RequestHeaders.GetHeaders())
+		x.attrs = req.GetAttributes()
 		resp, err := x.proc.requestHeaders(x, r.RequestHeaders)
 		if err == nil {
 			x.phase = awaitingBody

@@ -23,9 +23,9 @@ func (extraction) requestBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.Pr
 	if len(body) == 0 {
 		return nil, errEmptyBody
 	}
-	req, err := extract.ParseRequest(body, extract.DefaultMaxSchemaBytes)
+	req, err := extract.ParseRequest(body, extract.DefaultMaxSchemaBytes, x.rt.maxDepth)
 	if err != nil {
-		return nil, err
+		return nil, depthError(err, x.rt.maxDepth)
 	}
 	c := &x.chat
 	c.extraction = req
@@ -47,7 +47,7 @@ func (extraction) requestBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.Pr
 // they do for chat.
 func (p extraction) responseBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
 	c := &x.chat
-	if !c.decided || c.status >= 300 || !b.GetEndOfStream() {
+	if !c.decided || c.status >= 300 || !c.wholeBody(b) {
 		return p.chat.responseBody(x, b)
 	}
 	status := 200

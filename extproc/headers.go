@@ -71,7 +71,9 @@ func (mu *mutation) remove(key string) {
 	if mu.m == nil {
 		mu.m = &extprocv3.HeaderMutation{}
 	}
-	if mu.a != nil && len(mu.m.RemoveHeaders) < cap(mu.m.RemoveHeaders) {
+	// The entry lands in the arena only while this mutation's slice still
+	// has arena room; once it has spilled to the heap, the arena is full.
+	if mu.a != nil && mu.a.nRem < len(mu.a.rems) && len(mu.m.RemoveHeaders) < cap(mu.m.RemoveHeaders) {
 		mu.a.nRem++
 	}
 	mu.m.RemoveHeaders = append(mu.m.RemoveHeaders, key)

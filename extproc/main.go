@@ -29,19 +29,31 @@ import (
 	"github.com/cpen/router/selector/state/redisstate"
 )
 
-// maxGRPCMessage bounds one ext_proc message: the largest body a catalog
-// may allow (64 MiB) plus headers. Go's 4 MiB default would fail large
-// buffered bodies with a 500.
-const maxGRPCMessage = 64<<20 + 1<<20
+// MaxBufferedResponseBytes is the largest answer Envoy buffers whole for
+// the sidecar: the listener's buffer limit in the bootstrap, which caps
+// buffered (non-stream) responses. A test in envoy/ holds the two together.
+const MaxBufferedResponseBytes = 4 << 20
+
+// grpcHeadroom is what one ext_proc message carries besides its body:
+// framing, and the headers and attributes of a header message.
+const grpcHeadroom = 256 << 10
+
+// messageLimit bounds one received ext_proc message: the largest body the
+// catalog lets in, or the largest buffered answer, plus headroom. gRPC
+// refuses a larger message from its length prefix, before reading it.
+func messageLimit(maxBody int64) int {
+	return int(max(maxBody, MaxBufferedResponseBytes)) + grpcHeadroom
+}
 
 // KeepaliveMinTime is the shortest HTTP/2 ping interval the server
 // accepts from a client. Envoy pings every connection_keepalive.interval of
 // the ext_proc cluster (30 s in the bootstrap) whether or not the stream is
 // busy; grpc-go's default policy (one ping per 5 minutes, none without a
 // stream) answers such pings with GOAWAY too_many_pings and kills every
-// stream on the connection. It must stay below the bootstrap's interval; a
-// test in envoy/ holds the two together.
-const KeepaliveMinTime = 10 * time.Second
+// stream on the connection. It is far below any interval an operator would
+// give Envoy (a ping costs one small ack); a test in envoy/ holds it below
+// the bootstrap's interval.
+const KeepaliveMinTime = 10 * time.Millisecond
 
 // streamWorkers is how many goroutines serve ext_proc streams before gRPC
 // falls back to one goroutine per stream. A stream lives as long as its
@@ -68,7 +80,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := NewMetrics(reg)
-	var opts []Option
+	opts := []Option{WithStreamIdleTimeout(set.StreamIdleTimeout)}
 	if set.RedisAddr != "" {
 		rdb, store := sharedState(ctx, set.RedisAddr, metrics, log)
 		defer func() { _ = rdb.Close() }()
@@ -80,7 +92,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 	defer cancel()
 	var watcher *config.Watcher
 	if set.CatalogFile != "" {
-		if watcher, err = config.NewWatcher(set.CatalogFile, set.PollInterval, srv, log); err != nil {
+		if watcher, err = config.NewWatcher(set.CatalogFile, set.PollInterval, srv, log, config.WithReloadHook(metrics.catalogReload)); err != nil {
 			return err
 		}
 	} else {
@@ -110,7 +122,14 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 		_ = adminLis.Close()
 		return err
 	}
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage),
+	// The limit is fixed for the process; a reload that raises
+	// max_body_bytes past it is logged by Apply.
+	limit := messageLimit(config.DefaultMaxBodyBytes)
+	if rt := srv.rt.Load(); rt != nil {
+		limit = messageLimit(rt.maxBody)
+	}
+	srv.msgLimit.Store(int64(limit))
+	gs := grpc.NewServer(grpc.MaxRecvMsgSize(limit), grpc.MaxSendMsgSize(limit+grpcHeadroom),
 		grpc.ForceServerCodecV2(codec),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveMinTime, PermitWithoutStream: true}),
 		// Reused stream goroutines keep their grown stacks: a new goroutine
@@ -119,7 +138,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 	extprocv3.RegisterExternalProcessorServer(gs, srv)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
-	admin := &http.Server{Handler: adminHandler(srv, reg), ReadHeaderTimeout: 5 * time.Second}
+	admin := &http.Server{Handler: adminHandler(srv, reg, set.Pprof), ReadHeaderTimeout: 5 * time.Second}
 
 	errc := make(chan error, 3)
 	go func() { errc <- gs.Serve(lis) }()
@@ -158,7 +177,19 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	cancel()
 	<-watchDone
+	// Not ready at once, so that Envoy's health checks and Kubernetes stop
+	// sending traffic; new streams are still served for the drain delay.
+	srv.StartDraining()
 	hs.Shutdown()
+	log.Info("draining: reporting NOT_SERVING", zap.Duration("drain_delay", set.DrainDelay))
+	if serveErr == nil && set.DrainDelay > 0 {
+		delay := time.NewTimer(set.DrainDelay)
+		select {
+		case <-delay.C:
+		case serveErr = <-errc:
+			delay.Stop()
+		}
+	}
 	log.Info("draining in-flight streams", zap.Duration("timeout", set.DrainTimeout))
 	drained := make(chan struct{})
 	go func() { gs.GracefulStop(); close(drained) }()

@@ -10,6 +10,7 @@ type Metrics struct {
 	servedTotal   *prometheus.CounterVec
 	rejectedTotal *prometheus.CounterVec
 	redisErrors   *prometheus.CounterVec
+	reloads       *prometheus.CounterVec
 }
 
 // NewMetrics registers the series on reg (never the global registry).
@@ -27,8 +28,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "cpen_redis_errors_total",
 			Help: "Failed calls to the shared-state Redis, by operation.",
 		}, []string{"op"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cpen_catalog_reloads_total",
+			Help: "Catalog reload decisions after start: applied, refused (the previous catalog is kept) or held (a file changed in place, waiting to settle).",
+		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.servedTotal, m.rejectedTotal, m.redisErrors)
+	reg.MustRegister(m.servedTotal, m.rejectedTotal, m.redisErrors, m.reloads)
 	return m
 }
 
@@ -80,4 +85,19 @@ func (m *Metrics) redisError(op string) {
 		return
 	}
 	m.redisErrors.WithLabelValues(op).Inc()
+}
+
+// catalogReload counts one reload decision of the catalog watcher.
+func (m *Metrics) catalogReload(applied bool, err error) {
+	if m == nil {
+		return
+	}
+	outcome := "held"
+	switch {
+	case applied:
+		outcome = "applied"
+	case err != nil:
+		outcome = "refused"
+	}
+	m.reloads.WithLabelValues(outcome).Inc()
 }

@@ -1,6 +1,7 @@
 package extproc
 
 import (
+	"errors"
 	"os"
 	"testing"
 
@@ -36,5 +37,19 @@ func TestMetricsGolden(t *testing.T) {
 	defer golden.Close()
 	if err := testutil.GatherAndCompare(reg, golden, "cpen_requests_served_total", "cpen_requests_rejected_total"); err != nil {
 		t.Error(err)
+	}
+}
+
+// Each reload decision of the watcher lands in one outcome series.
+func TestCatalogReloadMetric(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry())
+	m.catalogReload(true, nil)
+	m.catalogReload(false, errors.New("bad"))
+	m.catalogReload(false, errors.New("bad"))
+	m.catalogReload(false, nil)
+	for outcome, want := range map[string]float64{"applied": 1, "refused": 2, "held": 1} {
+		if got := testutil.ToFloat64(m.reloads.WithLabelValues(outcome)); got != want {
+			t.Errorf("%s: %v, want %v", outcome, got, want)
+		}
 	}
 }

@@ -1,26 +1,8 @@
 package extproc
 
 import (
-	"bytes"
-
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 )
-
-// clientAddr is the client's address as Envoy saw it: with
-// use_remote_address, Envoy appends the peer to x-forwarded-for, so the
-// last entry is the one no client can forge.
-func clientAddr(h *corev3.HeaderMap) string {
-	xff := headerBytes(h, "x-forwarded-for")
-	if i := bytes.LastIndexByte(xff, ','); i >= 0 {
-		xff = xff[i+1:]
-	}
-	xff = bytes.TrimSpace(xff)
-	if len(xff) == 0 || len(xff) > 64 {
-		return "unknown"
-	}
-	return string(xff)
-}
 
 // playground answers GET /playground: a page to try route selection as a
 // guest (2 requests per minute per address).

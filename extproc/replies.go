@@ -30,7 +30,7 @@ type replies struct {
 	opts             [24]corev3.HeaderValueOption
 	vals             [24]corev3.HeaderValue
 	ptrs             [24]*corev3.HeaderValueOption
-	rems             [16]string
+	rems             [32]string
 	raw              [768]byte
 	nOpt, nRem, nRaw int
 }

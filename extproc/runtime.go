@@ -18,6 +18,7 @@ type runtime struct {
 	providers map[string]*upstream
 	health    RouteHealth
 	maxBody   int64
+	maxDepth  int              // nesting bound of client JSON bodies
 	counters  []*routeCounters // by selector.Route.Index
 }
 
@@ -44,6 +45,7 @@ func (s *Server) Apply(c *config.Catalog) error {
 		providers: make(map[string]*upstream, len(c.Providers)),
 		health:    s.opts.newHealth(len(ix.Routes())),
 		maxBody:   c.MaxBodyBytes,
+		maxDepth:  c.MaxJSONDepth,
 	}
 	for _, r := range ix.Routes() {
 		rt.counters = append(rt.counters, s.metrics.routeCounters(r.ID))
@@ -71,6 +73,10 @@ func (s *Server) Apply(c *config.Catalog) error {
 			name: p.Name, cluster: p.Cluster, chatPath: p.PathPrefix + chatPath,
 			authHeader: p.AuthHeader, authValue: auth,
 		}
+	}
+	if lim := s.msgLimit.Load(); lim > 0 && int64(messageLimit(c.MaxBodyBytes)) > lim {
+		s.log.Warn("max_body_bytes is above the gRPC message limit fixed at start; larger bodies fail until a restart",
+			zap.Int64("max_body_bytes", c.MaxBodyBytes), zap.Int64("grpc_message_limit", lim))
 	}
 	s.rt.Store(rt)
 	s.log.Info("catalog applied", zap.Int("tiers", len(c.Tiers)), zap.Int("routes", len(c.Routes)),

@@ -54,6 +54,8 @@ type options struct {
 	newHealth func(routes int) RouteHealth
 	getenv    func(string) string
 	readFile  func(string) ([]byte, error)
+	// idleTimeout closes a stream with no message from Envoy for this long.
+	idleTimeout time.Duration
 }
 
 // WithClock injects the clock (tests).
@@ -68,6 +70,17 @@ func WithLimiter(l RateLimiter) Option { return func(o *options) { o.limiter = l
 // WithHealth sets how route health is tracked for each catalog version.
 func WithHealth(f func(routes int) RouteHealth) Option { return func(o *options) { o.newHealth = f } }
 
+// WithStreamIdleTimeout sets how long a stream may stay silent before it is
+// closed.
+func WithStreamIdleTimeout(d time.Duration) Option {
+	return func(o *options) { o.idleTimeout = d }
+}
+
+// DefaultStreamIdleTimeout is the idle timeout of a Server built without
+// WithStreamIdleTimeout: twice Envoy's own stream idle timeout, so a
+// stream Envoy still keeps is never closed first.
+const DefaultStreamIdleTimeout = 10 * time.Minute
+
 // WithEnv sets where provider keys are read from (tests).
 func WithEnv(getenv func(string) string, readFile func(string) ([]byte, error)) Option {
 	return func(o *options) { o.getenv, o.readFile = getenv, readFile }
@@ -80,6 +93,10 @@ type Server struct {
 	log     *zap.Logger
 	rt      atomic.Pointer[runtime]
 	metrics *Metrics
+	// draining is set from SIGTERM on: the process reports not ready.
+	draining atomic.Bool
+	// msgLimit is the gRPC message limit fixed at start (0 before).
+	msgLimit atomic.Int64
 	// exchanges recycles per-stream state (about 10 KiB with its inline
 	// answers); sync.Pool is per-P, not a global lock.
 	exchanges sync.Pool
@@ -97,6 +114,8 @@ func NewServer(log *zap.Logger, m *Metrics, opts ...Option) *Server {
 		newHealth: func(n int) RouteHealth { return state.NewHealth(n) },
 		getenv:    os.Getenv,
 		readFile:  os.ReadFile,
+
+		idleTimeout: DefaultStreamIdleTimeout,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -104,11 +123,18 @@ func NewServer(log *zap.Logger, m *Metrics, opts ...Option) *Server {
 	return &Server{opts: o, log: log, metrics: m}
 }
 
-// Ready reports whether a catalog is loaded and some tier can route.
+// Ready reports whether a catalog is loaded, some tier can route and the
+// process is not draining.
 func (s *Server) Ready() bool {
 	rt := s.rt.Load()
-	return rt != nil && rt.canRoute(s.opts.now())
+	return !s.draining.Load() && rt != nil && rt.canRoute(s.opts.now())
 }
+
+// StartDraining marks the process as shutting down: not ready from now on.
+func (s *Server) StartDraining() { s.draining.Store(true) }
+
+// Draining reports whether StartDraining was called.
+func (s *Server) Draining() bool { return s.draining.Load() }
 
 func (s *Server) newExchange() *exchange {
 	if x, ok := s.exchanges.Get().(*exchange); ok {
@@ -124,8 +150,37 @@ func (s *Server) release(x *exchange) {
 	s.exchanges.Put(x)
 }
 
-// Process serves one HTTP request's ext_proc stream.
+// firstMessageTimeout bounds the wait for a stream's first message: Envoy
+// opens a stream only when it has a message to send.
+const firstMessageTimeout = 10 * time.Second
+
+// Process serves one HTTP request's ext_proc stream. A stream that stays
+// silent past the idle timeout (or past firstMessageTimeout before its
+// first message) is closed: nothing else would ever end it.
 func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
+	idle := time.NewTimer(min(firstMessageTimeout, s.opts.idleTimeout))
+	defer idle.Stop()
+	done := make(chan error, 1)
+	// The exchange belongs to serve: after a timeout it still runs until
+	// gRPC cancels the stream, which happens once Process returns.
+	go s.serveTo(done, stream, idle)
+	select {
+	case err := <-done:
+		return err
+	case <-idle.C:
+		s.log.Warn("ext_proc stream idle; closing it", zap.Duration("idle_timeout", s.opts.idleTimeout))
+		return status.Error(codes.DeadlineExceeded, "no message from Envoy within the stream idle timeout")
+	}
+}
+
+// serveTo runs serve and hands its result to Process.
+func (s *Server) serveTo(done chan<- error, stream extprocv3.ExternalProcessor_ProcessServer, idle *time.Timer) {
+	done <- s.serve(stream, idle)
+}
+
+// serve runs the receive loop of one stream, moving the idle deadline on
+// with every message.
+func (s *Server) serve(stream extprocv3.ExternalProcessor_ProcessServer, idle *time.Timer) error {
 	x := s.newExchange()
 	defer s.release(x)
 	ctx := stream.Context()
@@ -133,11 +188,12 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 		req, err := stream.Recv()
 		if err != nil {
 			// Envoy resets the stream after its last expected answer.
-			if errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled {
+			if errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled || ctx.Err() != nil {
 				return nil
 			}
 			return status.Errorf(codes.Unknown, "receive: %v", err)
 		}
+		idle.Reset(s.opts.idleTimeout)
 		resp, err := x.handle(req)
 		if err != nil {
 			x.log.Error("ext_proc exchange failed", zap.ByteString("request_id", x.requestID), zap.Error(err))

@@ -177,7 +177,7 @@ func TestChatSeedExample(t *testing.T) {
 	if !body.GetClearRouteCache() {
 		t.Error("request body answer does not clear the route cache")
 	}
-	wantReq := []string{"-accept-encoding", "-authorization", "-x-api-key", ":path=/v1/chat/completions", "authorization=Bearer sk-prov-a",
+	wantReq := []string{"-accept-encoding", "-api-key", "-authorization", "-cookie", "-proxy-authorization", "-x-api-key", "-x-goog-api-key", ":path=/v1/chat/completions", "authorization=Bearer sk-prov-a",
 		"content-length=" + itoa(len(body.GetBodyMutation().GetBody())), "x-cpen-upstream-cluster=cluster_a"}
 	if got := mutationOf(body); strings.Join(got, "\n") != strings.Join(wantReq, "\n") {
 		t.Errorf("request mutation:\ngot  %q\nwant %q", got, wantReq)
@@ -185,7 +185,7 @@ func TestChatSeedExample(t *testing.T) {
 	golden(t, "seed_request.golden.json", body.GetBodyMutation().GetBody())
 
 	rh := out[2].GetResponseHeaders().GetResponse()
-	wantResp := []string{"-openai-organization", "-x-ratelimit-limit-tokens", "x-cpen-route-id=route_mid_01", "x-cpen-status=completed",
+	wantResp := []string{"-openai-organization", "-x-ratelimit-limit-tokens", "-x-request-id", "x-cpen-route-id=route_mid_01", "x-cpen-status=completed",
 		"x-ratelimit-limit-requests=60", "x-ratelimit-remaining-requests=59", "x-ratelimit-reset-requests=60s"}
 	if got := mutationOf(rh); strings.Join(got, "\n") != strings.Join(wantResp, "\n") {
 		t.Errorf("response header mutation:\ngot  %q\nwant %q", got, wantResp)

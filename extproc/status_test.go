@@ -2,6 +2,7 @@ package extproc
 
 import (
 	"encoding/json"
+	"google.golang.org/protobuf/types/known/structpb"
 	"strings"
 	"testing"
 
@@ -52,17 +53,16 @@ func TestBillingStatus(t *testing.T) {
 	}
 }
 
-// Guests need no key, share one limit per address (the catalog's
-// guest_rpm, 2 by default), and the limit names the address.
+// Guests need no key and share one limit per client address (the
+// catalog's guest_rpm, 2 by default), taken from Envoy's source.address
+// attribute: x-forwarded-for entries, which a client can write, count for
+// nothing. The limit names the address.
 func TestPlaygroundGuestLimit(t *testing.T) {
 	s, _ := newTestServer(t, "testdata/catalog.yaml")
-	guest := func(addr string) *extprocv3.ProcessingRequest {
-		return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{RequestHeaders: headers(false,
-			":method", "POST", ":path", "/playground/v1/chat/completions", "x-forwarded-for", "203.0.113.9, "+addr)}}
-	}
 	body := `{"model":"cpen/low","messages":[]}`
 	for i := 0; i < 2; i++ {
-		out := run(t, s, guest("198.51.100.7"), reqBody(body))
+		// Each request claims another forwarded address; the source is the same.
+		out := run(t, s, guestHeaders("198.51.100.7:40000", "203.0.113."+itoa(i)), reqBody(body))
 		if out[1].GetRequestBody() == nil {
 			t.Fatalf("guest request %d refused: %v", i, out[1])
 		}
@@ -70,14 +70,48 @@ func TestPlaygroundGuestLimit(t *testing.T) {
 			t.Errorf("upstream path: %q", got)
 		}
 	}
-	_, eb, h := immediateOf(t, run(t, s, guest("198.51.100.7"), reqBody(body)))
-	if eb.Error.Code != "rpm_cap_exceeded" || !strings.Contains(eb.Detail, "guest address 198.51.100.7") || h["x-ratelimit-limit-requests"] != "2" {
+	_, eb, h := immediateOf(t, run(t, s, guestHeaders("198.51.100.7:40001", "203.0.113.99"), reqBody(body)))
+	if eb.Error.Code != "rpm_cap_exceeded" || !strings.Contains(eb.Detail, "guest address 198.51.100.7 ") || h["x-ratelimit-limit-requests"] != "2" {
 		t.Errorf("third guest request: %+v %v", eb, h)
 	}
-	// Another address has its own window; the forged first entry counts for nothing.
-	if out := run(t, s, guest("198.51.100.8"), reqBody(body)); out[1].GetRequestBody() == nil {
+	// Another source address has its own window, whatever it forwards.
+	if out := run(t, s, guestHeaders("198.51.100.8:40000", "198.51.100.7"), reqBody(body)); out[1].GetRequestBody() == nil {
 		t.Errorf("another address was limited: %v", out[1])
 	}
+	// Envoy renders addresses taken through trusted hops with port 0, and
+	// IPv6 in brackets.
+	if out := run(t, s, guestHeaders("[2001:db8::1]:0", ""), reqBody(body)); out[1].GetRequestBody() == nil {
+		t.Errorf("an IPv6 address was refused: %v", out[1])
+	}
+}
+
+// A guest request without a usable source address is refused, never pooled
+// with others under one "unknown" address.
+func TestPlaygroundNoAddress(t *testing.T) {
+	s, _ := newTestServer(t, "testdata/catalog.yaml")
+	for _, addr := range []string{"", "not-an-address", "198.51.100.7:99999"} {
+		ir, eb, h := immediateOf(t, run(t, s, guestHeaders(addr, "198.51.100.7")))
+		if ir.GetStatus().GetCode() != 503 || eb.Error.Code != "client_address_unknown" || eb.Error.Type != "service_unavailable" || h["x-cpen-status"] != "rejected" {
+			t.Errorf("source.address %q: %d %+v", addr, ir.GetStatus().GetCode(), eb)
+		}
+	}
+}
+
+// guestHeaders is a playground request as Envoy sends it: source.address
+// (omitted when empty) and the client's x-forwarded-for with the peer
+// appended.
+func guestHeaders(source, xff string) *extprocv3.ProcessingRequest {
+	req := &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{RequestHeaders: headers(false,
+		":method", "POST", ":path", "/playground/v1/chat/completions", "x-forwarded-for", xff)}}
+	if source != "" {
+		req.Attributes = map[string]*structpb.Struct{"envoy.filters.http.ext_proc": {Fields: map[string]*structpb.Value{
+			"source.address": structpb.NewStringValue(source)}}}
+	}
+	return req
+}
+
+func TestPlaygroundPage(t *testing.T) {
+	s, _ := newTestServer(t, "testdata/catalog.yaml")
 	ir := run(t, s, get("/playground"))[0].GetImmediateResponse()
 	if ir.GetStatus().GetCode() != 200 || !strings.Contains(string(ir.GetBody()), "/playground/v1/chat/completions") {
 		t.Errorf("/playground: %d", ir.GetStatus().GetCode())
