@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make demo: the sidecar on the demo catalog, the mock provider on :18080,
-# and Envoy on envoy/envoy.yaml listening on :10000. Without an envoy binary
-# on PATH, the Go stand-in for Envoy listens there instead.
+# and Envoy on envoy/envoy.yaml listening on :10000. Envoy is $ENVOY_BIN, or
+# else envoy on PATH; without either, the Go stand-in listens there instead.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 pids=()
@@ -12,11 +12,12 @@ bin/mock-provider --listen 127.0.0.1:18080 --name demo &
 pids+=($!)
 bin/cpen-extproc --catalog test/demo/catalog.yaml --grpc-addr 127.0.0.1:50051 --admin-addr 127.0.0.1:9901 &
 pids+=($!)
-if command -v envoy >/dev/null 2>&1; then
-  echo "demo: starting the real Envoy on envoy/envoy.yaml (:10000)"
-  envoy -c envoy/envoy.yaml --log-level warn &
+envoy_bin=${ENVOY_BIN:-envoy}
+if command -v "$envoy_bin" >/dev/null 2>&1; then
+  echo "demo: starting the real Envoy ($envoy_bin) on envoy/envoy.yaml (:10000)"
+  "$envoy_bin" -c envoy/envoy.yaml --log-level warn &
 else
-  echo "demo: no envoy binary on PATH; the Go stand-in for Envoy (test/cmd/envoy-standin) listens on :10000 instead"
+  echo "demo: no envoy binary ($envoy_bin); the Go stand-in for Envoy (test/cmd/envoy-standin) listens on :10000 instead"
   bin/envoy-standin --listen 127.0.0.1:10000 --extproc 127.0.0.1:50051 \
     --cluster mock_provider=http://127.0.0.1:18080 &
 fi

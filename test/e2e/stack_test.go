@@ -1,5 +1,6 @@
-// Package e2e runs the real cpen-extproc binary behind the Envoy stand-in,
-// with two mock providers, and talks to it with the official OpenAI SDK.
+// Package e2e runs the real cpen-extproc binary behind the Envoy stand-in (or
+// a real Envoy when ENVOY_BIN names one), with two mock providers, and talks
+// to it with the official OpenAI SDK.
 package e2e
 
 import (
@@ -62,16 +63,21 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "cpen-extproc binary:", err)
 		return 1
 	}
+	if err := checkEnvoyBin(); err != nil {
+		fmt.Fprintln(os.Stderr, "envoy binary:", err)
+		return 1
+	}
 	return m.Run()
 }
 
-// stack is one running system: sidecar process, stand-in, two providers.
+// stack is one running system: sidecar process, Envoy (or the stand-in), two
+// providers.
 type stack struct {
 	*sidecar
 	t     *testing.T
 	provA *mockprovider.Provider
 	provB *mockprovider.Provider
-	url   string // the stand-in's base URL
+	url   string // Envoy's (or the stand-in's) base URL
 }
 
 // sidecar is one cpen-extproc process.
@@ -102,13 +108,18 @@ func startStack(t *testing.T) *stack {
 	return s
 }
 
-// front starts a stand-in for Envoy in front of a sidecar, with the same
-// settings as envoy/envoy.yaml, and returns its base URL.
+// front starts Envoy in front of a sidecar and returns its base URL: the
+// binary named by ENVOY_BIN on a bootstrap rendered from envoy/envoy.yaml,
+// or else the stand-in with the same settings as envoy/envoy.yaml.
 func (s *stack) front(sc *sidecar) string {
 	srvA, srvB := httptest.NewServer(s.provA), httptest.NewServer(s.provB)
 	s.t.Cleanup(srvA.Close)
 	s.t.Cleanup(srvB.Close)
-	proxy, err := standin.New(standin.ProjectConfig(sc.grpcAddr, map[string]string{"mock_a": srvA.URL, "mock_b": srvB.URL}))
+	clusters := providerClusters(srvA.URL, srvB.URL)
+	if bin := envoyBin(); bin != "" {
+		return startEnvoy(s.t, bin, sc.grpcAddr, clusters)
+	}
+	proxy, err := standin.New(standin.ProjectConfig(sc.grpcAddr, clusters))
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -138,7 +149,7 @@ func startSidecar(t *testing.T, catalogPath string, extraArgs ...string) *sideca
 	adminAddr := freeAddr(t)
 	sc.adminURL = "http://" + adminAddr
 	args := append([]string{"--catalog", catalogPath, "--grpc-addr", sc.grpcAddr,
-		"--admin-addr", adminAddr, "--log-level", "debug", "--catalog-poll", "1h"}, extraArgs...)
+		"--admin-addr", adminAddr, "--log-level", "debug", "--catalog-poll", "1h", "--drain-delay", "0s"}, extraArgs...)
 	sc.cmd = exec.Command(binPath, args...)
 	sc.cmd.Env = append(os.Environ(), "E2E_PROV_A_KEY="+provAKey, "E2E_PROV_B_KEY="+provBKey)
 	stderr, err := sc.cmd.StderrPipe()
