@@ -179,3 +179,44 @@ func forEach(body []byte, fn func(m *Member) bool) {
 		}
 	}
 }
+
+// Bodies cut off anywhere (a provider that breaks off mid-answer) are
+// refused by Shape and end the member walk, never panic.
+func TestTruncatedBodiesNeverPanic(t *testing.T) {
+	full := `{"id":"c\"1","model":"m","choices":[{"a":[1,2]}],"usage":{"t":3}}`
+	for i := 0; i < len(full); i++ {
+		cut := []byte(full[:i])
+		if Shape(cut) {
+			t.Errorf("Shape(%q) = true", cut)
+		}
+		for it := Members(cut); it.Next(); {
+			_ = it.M.Value(cut)
+		}
+	}
+	for _, b := range []string{`{"`, `{"a`, `{"\"`, `{"a":`, `{"a":"`, `{"a":{`, `{"a":1,"`} {
+		if Shape([]byte(b)) {
+			t.Errorf("Shape(%q) = true", b)
+		}
+	}
+}
+
+// FuzzShape: provider bodies are not validated, so Shape and the member
+// walk must survive any bytes; whatever Shape accepts walks to its end.
+func FuzzShape(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1}`, `{"`, `{"a":"\"","b":[{}]}`, `{"model":"x","model":"y"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ok := Shape(b)
+		n := 0
+		for it := Members(b); it.Next(); n++ {
+			if it.M.ValStart > it.M.ValEnd || it.M.ValEnd > len(b) {
+				if ok {
+					t.Fatalf("Shape accepted %q but member %d has offsets %d..%d", b, n, it.M.ValStart, it.M.ValEnd)
+				}
+				break
+			}
+			_ = it.M.Value(b)
+		}
+	})
+}

@@ -124,6 +124,10 @@ func (it *Iter) Next() bool {
 	m := &it.M
 	m.KeyStart = i
 	end, escaped := skipString(b, i)
+	if end < i+2 || b[end-1] != '"' {
+		it.done = true // a key cut off before its closing quote
+		return false
+	}
 	m.Key, m.Escaped = b[i+1:end-1], escaped
 	i = skipSpace(b, end) + 1 // past ':'
 	m.ValStart = skipSpace(b, i)
