@@ -208,26 +208,6 @@ func isModelKey(m *jsonbody.Member) bool {
 	return strings.EqualFold(m.KeyString(), "model")
 }
 
-// ssePayload returns the data of a "data:" line, without its line end.
-func ssePayload(ln []byte) ([]byte, bool) {
-	p, ok := bytes.CutPrefix(ln, []byte("data:"))
-	if !ok {
-		return nil, false
-	}
-	p = bytes.TrimPrefix(p, []byte(" "))
-	return p[:len(p)-len(lineEnd(p))], true
-}
-
-func lineEnd(ln []byte) []byte {
-	switch {
-	case bytes.HasSuffix(ln, []byte("\r\n")):
-		return []byte("\r\n")
-	case bytes.HasSuffix(ln, []byte("\n")):
-		return []byte("\n")
-	}
-	return nil
-}
-
 // settle records the outcome once: route health, and the continuity pin
 // on success.
 func (x *exchange) settle() {
