@@ -186,6 +186,7 @@ func newTestServerWithLog(t *testing.T, log *zap.Logger) (*Server, *clock) {
 	clk := &clock{t: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
 	env := map[string]string{"PROV_A_KEY": "sk-prov-a", "PROV_B_KEY": "sk-prov-b"}
 	s := NewServer(log, nil, WithClock(clk.now), WithEnv(func(k string) string { return env[k] }, os.ReadFile))
+	t.Cleanup(s.Close)
 	if err := s.Apply(cat); err != nil {
 		t.Fatal(err)
 	}
@@ -273,6 +274,7 @@ func TestClientSecretsNeverReachProvider(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := NewServer(zap.NewNop(), nil, WithEnv(func(k string) string { return tc.env[k] }, os.ReadFile))
+			t.Cleanup(s.Close)
 			if err := s.Apply(c); err != nil {
 				t.Fatal(err)
 			}
@@ -323,6 +325,7 @@ func TestIdleStreamClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := NewServer(zap.NewNop(), nil, WithStreamIdleTimeout(20*time.Millisecond))
+	t.Cleanup(s.Close)
 	if err := s.Apply(cat); err != nil {
 		t.Fatal(err)
 	}

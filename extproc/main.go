@@ -200,6 +200,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 		gs.Stop()
 		<-drained
 	}
+	srv.Close()
 	shutCtx, shutCancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer shutCancel()
 	_ = admin.Shutdown(shutCtx)

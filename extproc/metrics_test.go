@@ -22,6 +22,7 @@ func TestMetricsGolden(t *testing.T) {
 	}
 	clk := &clock{}
 	s := NewServer(zap.NewNop(), NewMetrics(reg), WithClock(clk.now), WithEnv(func(string) string { return "" }, os.ReadFile))
+	t.Cleanup(s.Close)
 	if err := s.Apply(cat); err != nil {
 		t.Fatal(err)
 	}

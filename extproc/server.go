@@ -97,6 +97,7 @@ type Server struct {
 	draining atomic.Bool
 	// msgLimit is the gRPC message limit fixed at start (0 before).
 	msgLimit atomic.Int64
+	workers  *workers
 	// exchanges recycles per-stream state (about 10 KiB with its inline
 	// answers); sync.Pool is per-P, not a global lock.
 	exchanges sync.Pool
@@ -120,7 +121,7 @@ func NewServer(log *zap.Logger, m *Metrics, opts ...Option) *Server {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	return &Server{opts: o, log: log, metrics: m}
+	return &Server{opts: o, log: log, metrics: m, workers: newWorkers()}
 }
 
 // Ready reports whether a catalog is loaded, some tier can route and the
@@ -163,7 +164,7 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 	done := make(chan error, 1)
 	// The exchange belongs to serve: after a timeout it still runs until
 	// gRPC cancels the stream, which happens once Process returns.
-	go s.serveTo(done, stream, idle)
+	s.start(serveJob{stream: stream, idle: idle, done: done})
 	select {
 	case err := <-done:
 		return err
@@ -171,11 +172,6 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 		s.log.Warn("ext_proc stream idle; closing it", zap.Duration("idle_timeout", s.opts.idleTimeout))
 		return status.Error(codes.DeadlineExceeded, "no message from Envoy within the stream idle timeout")
 	}
-}
-
-// serveTo runs serve and hands its result to Process.
-func (s *Server) serveTo(done chan<- error, stream extprocv3.ExternalProcessor_ProcessServer, idle *time.Timer) {
-	done <- s.serve(stream, idle)
 }
 
 // serve runs the receive loop of one stream, moving the idle deadline on

@@ -70,6 +70,7 @@ func newTestServer(t testing.TB, catalogFile string) (*Server, *clock) {
 	env := map[string]string{"PROV_A_KEY": "sk-prov-a", "PROV_B_KEY": "sk-prov-b"}
 	s := NewServer(zap.NewNop(), nil, WithClock(clk.now),
 		WithEnv(func(k string) string { return env[k] }, os.ReadFile))
+	t.Cleanup(s.Close)
 	if err := s.Apply(cat); err != nil {
 		t.Fatal(err)
 	}
