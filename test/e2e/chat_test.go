@@ -286,7 +286,11 @@ func TestWhatEachSideSees(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	comp2, resp2, err := chat(t, s, leakKey, "cpen/middle", route{"strategy": "cheapest", "min_total_per_1m": "0.30"}, option.WithHeader("x-api-key", leakKey))
+	// Every other header that can carry a client secret is stripped too.
+	secrets := []option.RequestOption{option.WithHeader("x-api-key", leakKey), option.WithHeader("api-key", leakKey),
+		option.WithHeader("x-goog-api-key", leakKey), option.WithHeader("proxy-authorization", "Bearer "+leakKey),
+		option.WithHeader("cookie", "session="+leakKey)}
+	comp2, resp2, err := chat(t, s, leakKey, "cpen/middle", route{"strategy": "cheapest", "min_total_per_1m": "0.30"}, secrets...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,15 +369,21 @@ func TestWhatEachSideSees(t *testing.T) {
 // failed route added.
 func TestProviderError(t *testing.T) {
 	s := startStack(t)
-	s.provA.Script(mockReply(429, `{"error":{"message":"slow down","type":"rate_limit_error","code":"rate_limited"},"model":"upstream-mini"}`, "Retry-After", "7"))
+	s.provA.Script(mockReply(429, `{"error":{"message":"slow down on upstream-mini, says prov_a","type":"rate_limit_error","code":"rate_limited"},"model":"upstream-mini","Model":"upstream-mini"}`,
+		"Retry-After", "7", "Server", "prov_a-edge/1.2", "Via", "1.1 prov_a-gw", "X-Backend-Model", "upstream-mini"))
 	e := apiError(t, s, errorsKey, "cpen/middle", route{"strategy": "cheapest"})
-	if e.StatusCode != 429 || e.Message != "slow down" || e.Response.Header.Get("retry-after") != "7" ||
+	if e.StatusCode != 429 || e.Message != "slow down on cpen/middle, says provider" || e.Response.Header.Get("retry-after") != "7" ||
 		e.Response.Header.Get("x-cpen-status") != "failed" || e.Response.Header.Get("x-cpen-route-id") != "route_mid_01" {
 		t.Errorf("got %d %q headers %v", e.StatusCode, e.Message, e.Response.Header)
 	}
 	dump := string(e.DumpResponse(true))
 	if !strings.Contains(dump, `"cpen_status":"failed"`) || !strings.Contains(dump, `"route_id":"route_mid_01"`) ||
-		strings.Contains(dump, "upstream-mini") || !strings.Contains(dump, `"model":"cpen/middle"`) {
-		t.Errorf("error body: %s", dump)
+		strings.Contains(dump, "upstream-mini") || strings.Contains(dump, "prov_a") || !strings.Contains(dump, `"model":"cpen/middle"`) {
+		t.Errorf("error response: %s", dump)
+	}
+	for _, h := range []string{"Server", "Via", "X-Backend-Model"} {
+		if v := e.Response.Header.Get(h); v != "" {
+			t.Errorf("the provider's %s header reached the client: %q", h, v)
+		}
 	}
 }
