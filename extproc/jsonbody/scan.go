@@ -75,8 +75,14 @@ func Shape(body []byte) bool {
 // strings eight bytes at a time: about 20 times encoding/json's speed on
 // a chat body.
 func Validate(body []byte, maxDepth int) error {
-	if err := checkDepth(body, effectiveDepth(maxDepth)); err != nil {
-		return err
+	// A body with no more brackets than the bound cannot nest past it
+	// (brackets in strings only overcount). Counting a byte runs at SIMD
+	// speed, so the usual chat body skips the depth pass.
+	max := effectiveDepth(maxDepth)
+	if bytes.Count(body, []byte("{"))+bytes.Count(body, []byte("[")) > max {
+		if err := checkDepth(body, max); err != nil {
+			return err
+		}
 	}
 	if !segjson.Valid(body) {
 		return ErrMalformed
