@@ -76,13 +76,19 @@ func readCatalogFile(path string) (snapshot, error) {
 
 // LoadFile reads and loads a catalog file, bounded in size.
 func LoadFile(path string) (*Catalog, error) {
+	c, _, err := loadFile(path)
+	return c, err
+}
+
+// loadFile reads and loads a catalog file, and says which file it read.
+func loadFile(path string) (*Catalog, fileState, error) {
 	snap, err := readCatalogFile(path)
 	if err != nil {
-		return nil, err
+		return nil, fileState{}, err
 	}
 	c, err := Load(snap.data)
 	if err != nil {
-		return nil, fmt.Errorf("catalog %s: %w", path, err)
+		return nil, fileState{}, fmt.Errorf("catalog %s: %w", path, err)
 	}
-	return c, nil
+	return c, snap.state, nil
 }

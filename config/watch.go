@@ -67,18 +67,14 @@ func NewWatcher(path string, interval time.Duration, recv Receiver, log *zap.Log
 	for _, o := range opts {
 		o(w)
 	}
-	snap, err := readCatalogFile(path)
+	c, state, err := loadFile(path)
 	if err != nil {
 		return nil, err
-	}
-	c, err := Load(snap.data)
-	if err != nil {
-		return nil, fmt.Errorf("catalog %s: %w", path, err)
 	}
 	if err := recv.Apply(c); err != nil {
 		return nil, fmt.Errorf("catalog %s: %w", path, err)
 	}
-	w.seen = snap.state
+	w.seen = state
 	return w, nil
 }
 
