@@ -1,6 +1,6 @@
 package extproc
 
-import "unicode/utf8"
+import "github.com/cpen/router/extproc/quote"
 
 // maxQuoted bounds how much of one client-sent value (a model name, a
 // field name) an error reply or a log line repeats.
@@ -10,14 +10,5 @@ const maxQuoted = 64
 // body or its log line larger than this by sending a large value.
 const maxDetail = 512
 
-// clip returns s cut to at most n bytes on a character boundary, with an
-// ellipsis when it was cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+// clip cuts client text to at most n bytes (see quote.Prefix).
+func clip(s string, n int) string { return quote.Prefix(s, n) }

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/cpen/router/extproc/quote"
 )
 
 // ErrNoContent is returned (wrapped, with the reason) for a chat response
@@ -243,5 +245,5 @@ func leafString(path, msg string) string {
 	if path == "" {
 		path = "/"
 	}
-	return truncate(path, maxMsgBytes/2) + ": " + truncate(strings.ReplaceAll(msg, schemaURL, ""), maxMsgBytes)
+	return quote.Prefix(path, maxMsgBytes/2) + ": " + quote.Prefix(strings.ReplaceAll(msg, schemaURL, ""), maxMsgBytes)
 }

@@ -7,9 +7,10 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/cpen/router/extproc/quote"
 )
 
 // Limits on a client's schema, beyond its size. Each one keeps a small
@@ -124,7 +125,7 @@ func compileMessage(err error) string {
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
 		msg = msg[:i]
 	}
-	return "is not a valid JSON Schema: " + truncate(strings.ReplaceAll(msg, schemaURL, ""), maxMsgBytes)
+	return "is not a valid JSON Schema: " + quote.Prefix(strings.ReplaceAll(msg, schemaURL, ""), maxMsgBytes)
 }
 
 // shortLocation is a location inside the client's schema as the client
@@ -134,18 +135,7 @@ func shortLocation(loc string) string { return strings.TrimPrefix(loc, schemaURL
 // quoteShort quotes a client-supplied URL for a message, cut to a
 // readable length.
 func quoteShort(s string) string {
-	return fmt.Sprintf("%q", truncate(s, 100))
-}
-
-// truncate cuts s to at most n bytes on a rune boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
+	return fmt.Sprintf("%q", quote.Prefix(s, 100))
 }
 
 // checkNumbersAndDepth scans valid JSON for nesting deeper than maxDepth
