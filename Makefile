@@ -9,7 +9,7 @@ BIN := bin
 FUZZTIME ?= 30s
 export CPEN_BIN := $(CURDIR)/$(BIN)/cpen-extproc
 
-.PHONY: help build run demo test test-e2e lint bench bench-long fuzz check-config check clean
+.PHONY: help build run demo test test-e2e lint bench bench-long fuzz image check-config check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -59,6 +59,12 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test -run '^$$' -fuzz '^FuzzLastXFFAddress$$' -fuzztime $(FUZZTIME) ./test/standin/
 	$(GO) test -run '^$$' -fuzz '^FuzzFrameScanner$$' -fuzztime $(FUZZTIME) ./test/standin/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseExtraction$$' -fuzztime $(FUZZTIME) ./extproc/extract/
+
+image: VERSION ?= $(shell git describe --tags --always 2>/dev/null || echo dev)
+image: ## the container image without a Docker daemon: bin/cpen-extproc-image.tar (docker-save format, FROM scratch)
+	CGO_ENABLED=0 $(GO) build -tags '$(GO_TAGS)' -trimpath -ldflags '-s -w' -o $(BIN)/image/cpen-extproc ./extproc/cmd/cpen-extproc
+	$(GO) run ./test/cmd/mkimage --binary $(BIN)/image/cpen-extproc --dockerfile Dockerfile \
+		--build-arg VERSION=$(VERSION) --tag cpen-extproc:$(VERSION) --out $(BIN)/cpen-extproc-image.tar
 
 check-config: build ## validate CATALOG (default: the demo catalog) offline
 	$(BIN)/cpen-extproc --check-config $(or $(CATALOG),test/demo/catalog.yaml)
