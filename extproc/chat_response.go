@@ -19,9 +19,20 @@ import (
 // which provider served it; they are dropped.
 var providerHeaderPrefixes = [...]string{"openai-", "anthropic-", "x-goog-", "mistral-", "x-ratelimit-", "x-amzn-", "cf-", "x-envoy-upstream-"}
 
-// providerHeaders are single response headers that name the provider's
-// software or hosts; they are dropped.
-var providerHeaders = [...]string{"server", "via", "x-powered-by", "x-request-id", "x-served-by", "alt-svc", "set-cookie"}
+// isProviderHeader reports whether a response header names the provider's
+// software or hosts, or is one of a provider's own (by prefix).
+func isProviderHeader(k string) bool {
+	switch k {
+	case "server", "via", "x-powered-by", "x-request-id", "x-served-by", "alt-svc", "set-cookie":
+		return true
+	}
+	for _, p := range providerHeaderPrefixes {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
+}
 
 func (chat) responseHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
 	c := &x.chat
@@ -81,14 +92,8 @@ func (x *exchange) dropProviderHeaders(mu *mutation, hm *corev3.HeaderMap) {
 			continue
 		}
 		v := hv.GetRawValue()
-		drop := (route.Model != "" && bytes.Contains(v, []byte(route.Model))) || (len(name) >= minScrubbedName && indexFold(v, name) >= 0)
-		for _, p := range providerHeaderPrefixes {
-			drop = drop || strings.HasPrefix(k, p)
-		}
-		for _, p := range providerHeaders {
-			drop = drop || k == p
-		}
-		if drop {
+		if isProviderHeader(k) || (route.Model != "" && bytes.Contains(v, []byte(route.Model))) ||
+			(len(name) >= minScrubbedName && indexFold(v, name) >= 0) {
 			mu.remove(k)
 		}
 	}

@@ -46,26 +46,42 @@ func plainAlias(alias string) string {
 }
 
 // indexFold returns the first index of sub in s under ASCII case folding,
-// or -1.
+// or -1. Candidates are found by the first byte in either case, so a value
+// without it is scanned at IndexByte's speed.
 func indexFold(s []byte, sub string) int {
 	n := len(sub)
 	if n == 0 || n > len(s) {
 		return -1
 	}
-	first := lowerASCII(sub[0])
-	for i := 0; i+n <= len(s); i++ {
-		if lowerASCII(s[i]) != first {
-			continue
+	lo, up := lowerASCII(sub[0]), upperASCII(sub[0])
+	for i := 0; i+n <= len(s); {
+		j := indexEither(s[i:len(s)-n+1], lo, up)
+		if j < 0 {
+			return -1
 		}
-		j := 1
-		for j < n && lowerASCII(s[i+j]) == lowerASCII(sub[j]) {
-			j++
+		i += j
+		k := 1
+		for k < n && lowerASCII(s[i+k]) == lowerASCII(sub[k]) {
+			k++
 		}
-		if j == n {
+		if k == n {
 			return i
 		}
+		i++
 	}
 	return -1
+}
+
+// indexEither returns the first index of a or b in s, or -1.
+func indexEither(s []byte, a, b byte) int {
+	i := bytes.IndexByte(s, a)
+	if a == b {
+		return i
+	}
+	if j := bytes.IndexByte(s, b); j >= 0 && (i < 0 || j < i) {
+		return j
+	}
+	return i
 }
 
 // replaceFold replaces every ASCII-case-insensitive occurrence of old.
@@ -79,6 +95,13 @@ func replaceFold(s []byte, old, repl string) []byte {
 		out = append(append(out, s[:i]...), repl...)
 		s = s[i+len(old):]
 	}
+}
+
+func upperASCII(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - ('a' - 'A')
+	}
+	return c
 }
 
 func lowerASCII(c byte) byte {
