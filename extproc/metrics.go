@@ -63,6 +63,18 @@ func (m *Metrics) routeCounters(route string) *routeCounters {
 	return &rc
 }
 
+// forgetRoutes deletes the served series of routes a catalog no longer
+// has, so a route's series live exactly as long as the route. A request
+// still finishing on such a route counts into a series nobody exports.
+func (m *Metrics) forgetRoutes(ids []string) {
+	if m == nil {
+		return
+	}
+	for _, id := range ids {
+		m.servedTotal.DeletePartialMatch(prometheus.Labels{"route_id": id})
+	}
+}
+
 func (rc *routeCounters) served(status int) {
 	i := status / 100
 	if i < 0 || i >= len(rc) {

@@ -2,11 +2,14 @@ package extproc
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
+
+	"go.uber.org/zap"
 
 	"github.com/cpen/router/config"
 	"github.com/cpen/router/selector"
-	"go.uber.org/zap"
+	"github.com/cpen/router/selector/state"
 )
 
 // runtime is one immutable catalog version, compiled for the hot path. A
@@ -32,7 +35,11 @@ type upstream struct {
 }
 
 // Apply compiles a catalog and swaps it in; it implements config.Receiver.
-// An error leaves the current catalog in place.
+// An error leaves the current catalog in place. Route health carries over
+// from the catalog in force by route id, and the served series of routes
+// the new catalog drops are deleted. Calls must not overlap (the catalog
+// watcher makes them from one goroutine): one that finds another catalog
+// applied while it compiled is refused rather than lose that one's health.
 func (s *Server) Apply(c *config.Catalog) error {
 	ix, err := selector.NewIndex(c)
 	if err != nil {
@@ -43,12 +50,8 @@ func (s *Server) Apply(c *config.Catalog) error {
 		index:     ix,
 		keys:      make(map[[32]byte]*config.Key, len(c.Keys)),
 		providers: make(map[string]*upstream, len(c.Providers)),
-		health:    s.opts.newHealth(len(ix.Routes())),
 		maxBody:   c.MaxBodyBytes,
 		maxDepth:  c.MaxJSONDepth,
-	}
-	for _, r := range ix.Routes() {
-		rt.counters = append(rt.counters, s.metrics.routeCounters(r.ID))
 	}
 	for i := range c.Keys {
 		var h [32]byte
@@ -78,8 +81,47 @@ func (s *Server) Apply(c *config.Catalog) error {
 		s.log.Warn("max_body_bytes is above the gRPC message limit fixed at start; larger bodies fail until a restart",
 			zap.Int64("max_body_bytes", c.MaxBodyBytes), zap.Int64("grpc_message_limit", lim))
 	}
-	s.rt.Store(rt)
+
+	// From here on nothing can fail but the swap itself.
+	prev := s.rt.Load()
+	routes := ix.Routes()
+	ids := make([]string, len(routes))
+	for i, r := range routes {
+		ids[i] = r.ID
+		rt.counters = append(rt.counters, s.metrics.routeCounters(r.ID))
+	}
+	var prevHealth RouteHealth
+	if prev != nil {
+		prevHealth = prev.health
+	}
+	rt.health = s.opts.newHealth(prevHealth, ids)
+	if !s.rt.CompareAndSwap(prev, rt) {
+		return errors.New("another catalog was applied meanwhile; this one is refused")
+	}
+	if prev != nil {
+		s.metrics.forgetRoutes(droppedRoutes(prev.index, ix))
+	}
 	s.log.Info("catalog applied", zap.Int("tiers", len(c.Tiers)), zap.Int("routes", len(c.Routes)),
 		zap.Int("providers", len(c.Providers)), zap.Int("keys", len(c.Keys)))
 	return nil
+}
+
+// carryHealth is the default HealthBinder: in-process state, rebound by
+// route id from one catalog version to the next.
+func carryHealth(prev RouteHealth, ids []string) RouteHealth {
+	if h, ok := prev.(*state.Health); ok {
+		return h.Rebind(ids...)
+	}
+	return state.NewHealth(ids...)
+}
+
+// droppedRoutes lists the ids of the routes of prev that next lacks.
+func droppedRoutes(prev, next *selector.Index) []string {
+	var gone []string
+	for _, r := range prev.Routes() {
+		if _, ok := next.RouteByID(r.ID); !ok {
+			gone = append(gone, r.ID)
+		}
+	}
+	return gone
 }

@@ -20,7 +20,8 @@ import (
 	"github.com/cpen/router/selector/state"
 )
 
-// PinStore keeps continuity pins per key and alias (api.md §5).
+// PinStore keeps continuity pins per key and alias: the route the
+// continuity strategy keeps serving while it fits.
 type PinStore interface {
 	Get(key, alias string, now time.Time) (selector.Pin, bool)
 	Set(key, alias string, p selector.Pin, now time.Time)
@@ -32,7 +33,8 @@ type RateLimiter interface {
 	Peek(key string, limit int, now time.Time) state.Admission
 }
 
-// RouteHealth is the live state of the routes of one catalog version.
+// RouteHealth is the live state of the routes of one catalog version, by
+// selector.Route.Index.
 type RouteHealth interface {
 	selector.Health
 	Observe(route int, latency time.Duration, failed bool, now time.Time)
@@ -41,6 +43,14 @@ type RouteHealth interface {
 	// request reaches the ejected routes.
 	Advance(now time.Time)
 }
+
+// HealthBinder gives a catalog version its route health. ids are the
+// version's route ids by selector.Route.Index; prev is the health of the
+// version in force, nil for the first. A route in both versions keeps its
+// state (ejection, averages, provider RPM window) whatever its new index,
+// so a reload never forgives a failing route; a route only in ids starts
+// healthy. prev stays in use by requests that began under it.
+type HealthBinder func(prev RouteHealth, ids []string) RouteHealth
 
 type admission = state.Admission
 
@@ -51,7 +61,7 @@ type options struct {
 	now       func() time.Time
 	pins      PinStore
 	limiter   RateLimiter
-	newHealth func(routes int) RouteHealth
+	newHealth HealthBinder
 	getenv    func(string) string
 	readFile  func(string) ([]byte, error)
 	// idleTimeout closes a stream with no message from Envoy for this long.
@@ -67,8 +77,9 @@ func WithPins(p PinStore) Option { return func(o *options) { o.pins = p } }
 // WithLimiter sets the per-key RPM limiter.
 func WithLimiter(l RateLimiter) Option { return func(o *options) { o.limiter = l } }
 
-// WithHealth sets how route health is tracked for each catalog version.
-func WithHealth(f func(routes int) RouteHealth) Option { return func(o *options) { o.newHealth = f } }
+// WithHealth sets how route health is carried from one catalog version to
+// the next.
+func WithHealth(bind HealthBinder) Option { return func(o *options) { o.newHealth = bind } }
 
 // WithStreamIdleTimeout sets how long a stream may stay silent before it is
 // closed.
@@ -112,7 +123,7 @@ func NewServer(log *zap.Logger, m *Metrics, opts ...Option) *Server {
 		now:       time.Now,
 		pins:      state.NewPins(),
 		limiter:   state.NewLimiter(),
-		newHealth: func(n int) RouteHealth { return state.NewHealth(n) },
+		newHealth: carryHealth,
 		getenv:    os.Getenv,
 		readFile:  os.ReadFile,
 

@@ -11,7 +11,7 @@ import (
 func TestHotPathsDoNotAllocate(t *testing.T) {
 	l := NewLimiter()
 	p := NewPins()
-	h := NewHealth(4)
+	h := NewHealth(routeIDs(4)...)
 	p.Set("key_demo", "cpen/middle", selector.Pin{RouteID: "r"}, t0)
 	for i := range 10 {
 		l.Admit("key_demo", 1000, at(time.Duration(i)))
@@ -69,7 +69,7 @@ func BenchmarkPinsGet(b *testing.B) {
 }
 
 func BenchmarkHealthRoute(b *testing.B) {
-	h := NewHealth(16)
+	h := NewHealth(routeIDs(16)...)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		h.Route(i & 15)

@@ -2,6 +2,7 @@ package state
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,13 +26,21 @@ const (
 // consecutive failures, and each route's provider RPM window. Writers take a
 // per-route lock; Route reads atomics only.
 //
+// A route's state belongs to its id, not its index: Rebind gives the next
+// catalog version a Health that shares the state of every route it keeps,
+// so a reload neither forgives an ejected route nor empties its window.
+//
 // Health has no clock of its own. Ejection and capacity expire against the
 // latest time it was given by Observe, AdmitRoute or Advance; callers that
 // select without writing first should call Advance(now), or read through
 // At(now).
 type Health struct {
-	routes []routeState
-	now    atomic.Int64 // latest time seen, Unix nanoseconds
+	ids    []string      // route ids, by index
+	routes []*routeState // by index; shared by id with the versions Rebind derives
+	// now is the latest time seen, Unix nanoseconds. Versions derived by
+	// Rebind share it: a request still served by an older version moves
+	// time on for the newer one too.
+	now *atomic.Int64
 }
 
 type routeState struct {
@@ -46,9 +55,41 @@ type routeState struct {
 	rpm         window
 }
 
-// NewHealth returns healthy state for n routes.
-func NewHealth(n int) *Health {
-	return &Health{routes: make([]routeState, max(n, 0))}
+// NewHealth returns healthy state for routes with the given ids, in index
+// order. Ids are unique, as a catalog's route ids are.
+func NewHealth(ids ...string) *Health {
+	return bind(nil, ids, new(atomic.Int64))
+}
+
+// Rebind returns the Health of the next catalog version, whose routes are
+// ids in index order. A route h also tracks keeps its state (ejection,
+// averages, provider RPM window) whatever its new index, and keeps sharing
+// it with h, so outcomes still observed through h count for both; a new
+// route starts healthy; a route not in ids is dropped from the result.
+// Neither h nor its readers are disturbed.
+func (h *Health) Rebind(ids ...string) *Health {
+	old := make(map[string]*routeState, len(h.ids))
+	for i, id := range h.ids {
+		old[id] = h.routes[i]
+	}
+	return bind(old, ids, h.now)
+}
+
+// bind lays out state for ids, taking each route's state from old when it
+// has some. A taken state is removed from old, so an id listed twice gets
+// fresh state the second time rather than sharing the first's.
+func bind(old map[string]*routeState, ids []string, now *atomic.Int64) *Health {
+	h := &Health{ids: slices.Clone(ids), routes: make([]*routeState, len(ids)), now: now}
+	for i, id := range ids {
+		r, ok := old[id]
+		if ok {
+			delete(old, id)
+		} else {
+			r = new(routeState)
+		}
+		h.routes[i] = r
+	}
+	return h
 }
 
 var (
@@ -94,7 +135,7 @@ func (h *Health) at(index int, now int64) selector.RouteHealth {
 	if index < 0 || index >= len(h.routes) {
 		return selector.RouteHealth{}
 	}
-	r := &h.routes[index]
+	r := h.routes[index]
 	return selector.RouteHealth{
 		Down:           now < r.downUntil.Load(),
 		AtCapacity:     now < r.fullUntil.Load(),
@@ -112,7 +153,7 @@ func (h *Health) Observe(index int, latency time.Duration, failed bool, now time
 	if index < 0 || index >= len(h.routes) {
 		return
 	}
-	r := &h.routes[index]
+	r := h.routes[index]
 	t := now.UnixNano()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -150,7 +191,7 @@ func (h *Health) AdmitRoute(index, rpmLimit int, now time.Time) bool {
 	if index < 0 || index >= len(h.routes) {
 		return true
 	}
-	r := &h.routes[index]
+	r := h.routes[index]
 	if rpmLimit <= 0 {
 		r.fullUntil.Store(0)
 		return true

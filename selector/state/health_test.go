@@ -33,7 +33,7 @@ func TestHealthEjectionAndRecovery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := NewHealth(2)
+			h := NewHealth("r0", "r1")
 			for _, o := range tt.outcomes {
 				h.Observe(1, 100*time.Millisecond, o.failed, at(o.at))
 			}
@@ -52,7 +52,7 @@ func TestHealthEjectionAndRecovery(t *testing.T) {
 }
 
 func TestHealthAverages(t *testing.T) {
-	h := NewHealth(1)
+	h := NewHealth("r0")
 	steps := []struct {
 		latency  time.Duration
 		failed   bool
@@ -74,7 +74,7 @@ func TestHealthAverages(t *testing.T) {
 }
 
 func TestHealthRouteCapacity(t *testing.T) {
-	h := NewHealth(1)
+	h := NewHealth("r0")
 	steps := []struct {
 		at       time.Duration
 		limit    int
@@ -96,7 +96,7 @@ func TestHealthRouteCapacity(t *testing.T) {
 		}
 	}
 	// Capacity frees when the oldest admission leaves, without a write.
-	h2 := NewHealth(1)
+	h2 := NewHealth("r0")
 	h2.AdmitRoute(0, 1, t0)
 	if !h2.At(at(59*time.Second)).Route(0).AtCapacity || h2.At(at(60*time.Second)).Route(0).AtCapacity {
 		t.Error("capacity does not free after the window")
@@ -106,7 +106,7 @@ func TestHealthRouteCapacity(t *testing.T) {
 // A call with a lower limit is denied until enough admissions leave, and
 // removes none: the route's window still holds them all.
 func TestHealthRouteCapacityLowerLimit(t *testing.T) {
-	h := NewHealth(1)
+	h := NewHealth("r0")
 	for i := range 3 {
 		if !h.AdmitRoute(0, 3, at(time.Duration(i)*time.Second)) {
 			t.Fatalf("admission %d denied", i)
@@ -128,19 +128,19 @@ func TestHealthRouteCapacityLowerLimit(t *testing.T) {
 }
 
 func TestHealthOutOfRange(t *testing.T) {
-	h := NewHealth(1)
+	h := NewHealth("r0")
 	h.Observe(5, time.Second, true, t0)
 	h.Observe(-1, time.Second, true, t0)
 	if !h.AdmitRoute(7, 1, t0) || h.Route(7) != (selector.RouteHealth{}) || h.Route(-1) != (selector.RouteHealth{}) {
 		t.Error("out-of-range index is not a healthy, untracked route")
 	}
-	if NewHealth(-3).Len() != 0 {
-		t.Error("negative size")
+	if NewHealth().Len() != 0 {
+		t.Error("no routes, yet Len is not 0")
 	}
 }
 
 func TestHealthClockNeverGoesBack(t *testing.T) {
-	h := NewHealth(1)
+	h := NewHealth("r0")
 	for i := range EjectAfter {
 		h.Observe(0, 0, true, at(time.Duration(i)))
 	}
@@ -166,7 +166,11 @@ func TestSelectWithHealth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := NewHealth(ix.NumRoutes())
+	var ids []string
+	for _, r := range ix.Routes() {
+		ids = append(ids, r.ID)
+	}
+	h := NewHealth(ids...)
 	a, _ := ix.RouteByID("a")
 	req := &selector.Request{Alias: "cpen/middle", Strategy: selector.StrategyCheapest}
 	var dec selector.Decision
