@@ -249,8 +249,9 @@ func (chat) requestBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.Processi
 	return x.dispatch(body, &cb), nil
 }
 
-// decide selects a route and takes an RPM slot, in the error order of
-// api.md §7: 400 (unknown alias), 503, 429, 402.
+// decide selects a route and takes an RPM slot. When several refusals
+// apply, the first of 400 (unknown alias), 503, 429, 402 wins (README,
+// Errors).
 func (x *exchange) decide(aliasBytes []byte) error {
 	// The catalog's own string serves as the alias: no copy of the body's.
 	alias := ""
@@ -343,7 +344,7 @@ func (x *exchange) dispatch(body []byte, cb *chatBody) *extprocv3.ProcessingResp
 	}
 	if cs.stream && !cb.hasStreamOptions {
 		// Ask for the usage chunk, so the last data chunk carries usage
-		// and cpen_status (api.md §6). It goes at the closing brace, after
+		// and cpen_status. It goes at the closing brace, after
 		// every other edit.
 		edits[n] = jsonbody.AppendMembers(body, true, []byte(`"stream_options":{"include_usage":true}`))
 		n++
@@ -381,7 +382,8 @@ func (x *exchange) sendUpstream(newBody []byte) *extprocv3.ProcessingResponse {
 	return x.rp.requestBody(c)
 }
 
-// appendRouteJSON renders the cpen_route object of api.md §6.
+// appendRouteJSON renders the cpen_route object added to a routed answer:
+// the route, its prices and why it was chosen.
 func (x *exchange) appendRouteJSON(b []byte, task string) []byte {
 	c := &x.chat
 	d := &c.decision

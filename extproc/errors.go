@@ -67,7 +67,8 @@ func (e *rateLimitedError) Error() string {
 	return fmt.Sprintf("rate limit of %d requests per minute exceeded for %s (%s)", e.limit, e.who, src)
 }
 
-// apiError is an HTTP error reply in the contract's two shapes (api.md §7).
+// apiError is an HTTP error reply in both shapes clients read: a top-level
+// detail and an OpenAI-style error object (README, Errors).
 type apiError struct {
 	status  int
 	errType string

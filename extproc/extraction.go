@@ -10,7 +10,7 @@ import (
 	"github.com/cpen/router/extproc/routing"
 )
 
-// extraction is the processor for POST /v1/extractions (api.md §8): the
+// extraction is the processor for POST /v1/extractions: the
 // request becomes a structured-output chat completion, and the answer is
 // validated against the caller's schema before it is returned.
 type extraction struct{ chat }

@@ -158,7 +158,8 @@ const providerAnswer = `{"id":"chatcmpl-1","object":"chat.completion","created":
 	`"choices":[{"index":0,"message":{"role":"assistant","content":"Hello"},"finish_reason":"stop"}],` +
 	`"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`
 
-// The seed example of api.md §6, message by message.
+// The seed example (route_mid_01 at 0.18 USD per 1M, the README's worked
+// example), message by message.
 func TestChatSeedExample(t *testing.T) {
 	s, _ := newTestServer(t, "testdata/catalog.yaml")
 	out := run(t, s,

@@ -9,7 +9,7 @@ import (
 	"github.com/cpen/router/selector"
 )
 
-// statusRoutes answers GET /v1/status/routes (api.md §9): per tier its
+// statusRoutes answers GET /v1/status/routes: per tier its
 // alias, level, status, band, live candidate count and cheapest live route.
 // A tier the catalog calls available but with no live route reports outage.
 func statusRoutes(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
@@ -64,7 +64,7 @@ func statusRoutes(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingR
 	return immediate(200, b, "cpen_status_routes", nil), nil
 }
 
-// billingStatus answers GET /v1/billing/status (api.md §9): the credit
+// billingStatus answers GET /v1/billing/status: the credit
 // packs and the checkout state for anyone; with a valid key, also that
 // account's credit. A key that is sent but unknown gets 401.
 func billingStatus(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {

@@ -4,7 +4,8 @@ import "github.com/shopspring/decimal"
 
 // selectContinuity keeps the pinned route while it fits and is available,
 // escalates above the cap when the request allows it, and otherwise moves to
-// the fitting route closest to the pin (api.md §5).
+// the fitting route closest to the pin (same model family, then the
+// nearest visible total).
 func (ix *Index) selectContinuity(t *Tier, c *caps, lo, hi int, req *Request, h Health, out *Decision) bool {
 	pin := req.Pin
 	if pin == nil || pin.RouteID == "" {

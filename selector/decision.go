@@ -2,7 +2,8 @@ package selector
 
 import "github.com/shopspring/decimal"
 
-// Reason codes of api.md §5, stable for clients and metrics.
+// Reason codes, sent to clients as cpen_route.reason_code: stable for
+// clients and metrics.
 const (
 	ReasonCheapestFit         = "cheapest_fit"
 	ReasonBalancedFit         = "balanced_fit"

@@ -1,5 +1,6 @@
 // Package selector chooses a provider route for one request under exact
-// decimal USD price caps (api.md §3–§6).
+// decimal USD price caps, by the strategies the README describes
+// ("Strategies").
 //
 // NewIndex compiles a config.Catalog once into an immutable Index that many
 // requests read concurrently. Select then picks a route without I/O, without

@@ -25,7 +25,8 @@ func mustDec(s string) decimal.Decimal {
 
 func capOf(s string) Bound { return Bound{Set: true, Value: mustDec(s)} }
 
-// seedTiers are the three tiers of api.md §2.
+// seedTiers are the three public tiers: cpen/low and cpen/middle
+// available, cpen/high planned.
 func seedTiers() []config.Tier {
 	return []config.Tier{
 		{Alias: "cpen/low", Level: "low", MinTotal: mustDec("0.02"), MaxTotal: mustDec("0.20"), Status: config.TierAvailable},

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 )
 
-// buildMetaJSON renders the static cpen_route fields of a route (api.md §6),
+// buildMetaJSON renders the cpen_route fields that depend on the route only,
 // without braces and without a leading or trailing comma.
 func buildMetaJSON(r *Route) []byte {
 	b := make([]byte, 0, 384)

@@ -2,7 +2,7 @@ package selector
 
 import "github.com/shopspring/decimal"
 
-// prices are the exact derived prices of one route (api.md §4).
+// prices are the exact derived prices of one route, in USD per 1M tokens.
 type prices struct {
 	inputUSD, outputUSD         decimal.Decimal
 	visibleInput, visibleOutput decimal.Decimal
@@ -11,7 +11,7 @@ type prices struct {
 	estimatedTotal              decimal.Decimal
 }
 
-// computePrices applies api.md §4 exactly:
+// computePrices derives a route's prices in exact decimal arithmetic:
 //
 //	input_usd   = input_per_1m × usd_rate          (likewise output)
 //	visible     = usd × (1 + fee_rate)

@@ -5,7 +5,8 @@ import (
 	"strings"
 )
 
-// Reason is the free-text explanation of the decision (api.md §6 reason).
+// Reason is the free-text explanation of the decision, sent to clients as
+// cpen_route.reason next to the stable reason code.
 // It is built on demand and allocates; Select does not.
 func (d *Decision) Reason() string {
 	if d.Tier == nil || d.Route == nil {

@@ -13,8 +13,9 @@ import (
 )
 
 // This file checks Select against a slow reference written directly from
-// api.md §4–§5 with exact decimal arithmetic, on random catalogs that mix
-// prices on and off the 1e-12 grid.
+// the price and strategy rules (computePrices, README "Strategies") with
+// exact decimal arithmetic, on random catalogs that mix prices on and off
+// the 1e-12 grid.
 
 func randPrice(r *rand.Rand) string {
 	switch r.IntN(4) {

@@ -2,7 +2,7 @@ package selector
 
 import "github.com/shopspring/decimal"
 
-// Strategy says how to choose among fitting routes (api.md §5).
+// Strategy says how to choose among fitting routes.
 type Strategy uint8
 
 // Strategies. The zero value is the default, balanced.
@@ -19,7 +19,8 @@ const (
 	// code cheapest_fit.
 	StrategyCheapest
 	// StrategyContinuity keeps the route pinned for (key, alias) while it
-	// fits; see api.md §5 and Select.
+	// fits and is available; when it no longer does, ContinuityMode says
+	// what happens. See Select.
 	StrategyContinuity
 )
 
@@ -35,7 +36,7 @@ func (s Strategy) String() string {
 	return "unknown"
 }
 
-// ParseStrategy maps an api.md §3 strategy name to its Strategy.
+// ParseStrategy maps a routing.strategy name to its Strategy.
 func ParseStrategy(s string) (Strategy, bool) {
 	switch s {
 	case "balanced":
@@ -67,7 +68,7 @@ func (m ContinuityMode) String() string {
 	return "unknown"
 }
 
-// ParseContinuityMode maps an api.md §3 continuity_mode name to its mode.
+// ParseContinuityMode maps a routing.continuity_mode name to its mode.
 func ParseContinuityMode(s string) (ContinuityMode, bool) {
 	switch s {
 	case "stay_within_cap":
@@ -108,7 +109,7 @@ type Pin struct {
 }
 
 // EscalationAllowed reports whether the request permits a one-shot
-// escalation above its cap (api.md §6 escalation_allowed).
+// escalation above its cap; clients see it as cpen_route.escalation_allowed.
 func (r *Request) EscalationAllowed() bool {
 	return r.Strategy == StrategyContinuity && r.Mode == ModeTemporaryEscalation && r.AllowTemporaryHighPrice
 }

@@ -2,7 +2,7 @@ package selector
 
 import "github.com/cpen/router/config"
 
-// Select chooses a route for req into out (api.md §3–§5). h is the live route
+// Select chooses a route for req into out. h is the live route
 // state; nil means every route is healthy. Errors are *Error values wrapping
 // ErrUnknownModel, ErrTierUnavailable, ErrNoRouteUnderCap or
 // ErrInvalidRequest. Select does not allocate on success.

@@ -72,7 +72,7 @@ func (r *Request) UpstreamBody(upstreamModel string) []byte {
 	return bytes.TrimSuffix(out.Bytes(), []byte("\n"))
 }
 
-// Body is the 200 reply to the client (api.md §8). routeJSON is the
+// Body is the 200 reply to the client. routeJSON is the
 // rendered cpen_route object.
 func (res *Result) Body(alias string, routeJSON []byte) []byte {
 	b := make([]byte, 0, len(res.ID)+len(alias)+len(res.Output)+len(res.Usage)+len(routeJSON)+128)
@@ -93,8 +93,9 @@ func (res *Result) Body(alias string, routeJSON []byte) []byte {
 // specifics.
 const invalidOutputDetail = "Extraction output does not match the schema"
 
-// Body is the 422 reply to the client: the two error shapes of api.md §7,
-// plus the validation errors and the answer that failed them.
+// Body is the 422 reply to the client: both error shapes (detail, and an
+// OpenAI-style error object; README, Errors), plus the validation errors
+// and the answer that failed them.
 func (e *InvalidOutputError) Body(alias string, routeJSON []byte) []byte {
 	b := make([]byte, 0, len(e.Output)+len(alias)+len(routeJSON)+64*len(e.Errors)+256)
 	b = append(b, `{"detail":`...)

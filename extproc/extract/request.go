@@ -1,4 +1,4 @@
-// Package extract turns a POST /v1/extractions request (api.md §8) into a
+// Package extract turns a POST /v1/extractions request into a
 // chat completion that asks for structured output, and checks the
 // provider's answer against the caller's JSON Schema. It is pure: no gRPC,
 // no network, no file system. Schemas never load anything from outside
@@ -36,7 +36,7 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Field + " " + e.Msg }
 
-// Code is the error.code of the 400 reply (api.md §7): schema problems are
+// Code is the error.code of the 400 reply: schema problems are
 // told apart from the rest so clients can tell a bad schema from a bad
 // request without parsing the text.
 func (e *FieldError) Code() string {

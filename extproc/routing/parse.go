@@ -1,5 +1,5 @@
 // Package routing parses the optional "routing" block of a chat or
-// extraction request (api.md §3) exactly: decimals never pass through
+// extraction request exactly: decimals never pass through
 // float64, and every rejection names its field.
 package routing
 
@@ -76,7 +76,9 @@ func (b *Block) EffectiveRPM(keyLimit int) int {
 }
 
 // EscalationAllowed reports whether the request consented to a one-shot
-// escalation above its cap (api.md §6).
+// escalation above its cap: strategy continuity, continuity_mode
+// temporary_escalation and allow_temporary_high_price, all three. It is
+// what cpen_route.escalation_allowed reports, escalated or not.
 func (b *Block) EscalationAllowed() bool {
 	return b.Strategy == selector.StrategyContinuity && b.Mode == selector.ModeTemporaryEscalation && b.AllowTemporaryHighPrice
 }

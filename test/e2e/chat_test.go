@@ -62,7 +62,8 @@ func mustChat(t *testing.T, s *stack, key, model string, routing any) (*openai.C
 	return comp, cpenRoute(t, comp), resp
 }
 
-// The worked example of api.md §6, field for field, through the SDK.
+// The README's worked example (route_mid_01 at 0.18 USD per 1M), field for
+// field, through the SDK.
 func TestSeedExample(t *testing.T) {
 	s := startStack(t)
 	comp, got, resp := mustChat(t, s, seedKey, "cpen/middle",
