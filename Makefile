@@ -53,6 +53,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./extproc/jsonbody/
 	$(GO) test -run '^$$' -fuzz '^FuzzShape$$' -fuzztime $(FUZZTIME) ./extproc/jsonbody/
 	$(GO) test -run '^$$' -fuzz '^FuzzSSESplit$$' -fuzztime $(FUZZTIME) -tags '$(GO_TAGS)' ./extproc/
+	$(GO) test -run '^$$' -fuzz '^FuzzIndexFold$$' -fuzztime $(FUZZTIME) -tags '$(GO_TAGS)' ./extproc/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRequestBody$$' -fuzztime $(FUZZTIME) ./extproc/
 	$(GO) test -run '^$$' -fuzz '^FuzzFixedFit$$' -fuzztime $(FUZZTIME) ./selector/
 	$(GO) test -run '^$$' -fuzz '^FuzzLimiter$$' -fuzztime $(FUZZTIME) ./selector/state/
@@ -69,7 +70,10 @@ image: ## the container image without a Docker daemon: bin/cpen-extproc-image.ta
 check-config: build ## validate CATALOG (default: the demo catalog) offline
 	$(BIN)/cpen-extproc --check-config $(or $(CATALOG),test/demo/catalog.yaml)
 
-check: lint ## lint, and fail if go.mod/go.sum are not tidy
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+check: lint ## lint, staticcheck (pinned), and fail if go.mod/go.sum are not tidy
+	$(GO) run $(STATICCHECK) -tags '$(GO_TAGS)' ./...
 	$(GO) mod tidy -diff
 
 clean:

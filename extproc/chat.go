@@ -58,7 +58,6 @@ type chatState struct {
 // chat is the processor for POST /v1/chat/completions, and for the guest
 // playground's chat, which has no key and a per-address limit.
 type chat struct {
-	passThrough
 	guest bool
 }
 

@@ -60,10 +60,6 @@ func mustQuote(s string) string {
 }
 
 func TestResultInvalidOutput(t *testing.T) {
-	var many []string
-	for range 30 {
-		many = append(many, `"x"`)
-	}
 	tests := []struct {
 		name       string
 		content    string

@@ -52,7 +52,6 @@ func closeOK() action                                         { return action{en
 func closeWith(c codes.Code) action {
 	return action{end: true, endErr: status.Error(c, "scripted failure")}
 }
-func signal(ch chan struct{}) action    { return action{signal: ch} }
 func waitFor(ch <-chan struct{}) action { return action{wait: ch} }
 func autoAnswer() action                { return action{auto: true} }
 
@@ -543,6 +542,7 @@ func setRaw(k, v string) *corev3.HeaderValueOption {
 
 func appendRaw(k, v string) *corev3.HeaderValueOption {
 	o := setRaw(k, v)
+	//lint:ignore SA1019 Envoy's ext_proc reads the deprecated append field, so scripted answers must set it.
 	o.Append = wrapperspb.Bool(true)
 	return o
 }

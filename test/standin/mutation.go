@@ -133,6 +133,7 @@ func applyHeaderMutation(m *extprocv3.HeaderMutation, h *headerMap, rules Mutati
 			continue
 		}
 		// The deprecated append BoolValue decides; append_action is ignored.
+		//lint:ignore SA1019 Envoy's ext_proc reads this deprecated field, so the stand-in must too.
 		appendMode := sh.GetAppend().GetValue()
 		op := opSet
 		if appendMode && h.has(key) {
