@@ -9,7 +9,7 @@ BIN := bin
 FUZZTIME ?= 30s
 export CPEN_BIN := $(CURDIR)/$(BIN)/cpen-extproc
 
-.PHONY: help build run demo test test-e2e lint bench bench-long fuzz image check-config check clean
+.PHONY: help build run demo test test-e2e helm-test lint bench bench-long fuzz image check-config check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -25,11 +25,15 @@ run: build ## run the sidecar on the embedded default catalog (gRPC :50051, admi
 demo: build ## sidecar + mock provider + Envoy (or the Go stand-in) on :10000
 	@test/demo/run.sh
 
-test: build ## every test, race detector on, e2e included
+test: build ## every test, race detector on, e2e included, then the chart's tests (helm-test)
 	$(GO) test -race -count=1 -tags '$(GO_TAGS)' $(GO_TEST_ARGS) ./...
+	$(MAKE) helm-test
 
 test-e2e: build ## the end-to-end suite only
 	$(GO) test -race -count=1 -tags '$(GO_TAGS)' $(GO_TEST_ARGS) ./test/e2e/...
+
+helm-test: ## the Helm chart's tests (charts/tests, its own module): Helm 3 and 4 lint and template, no cluster
+	cd charts/tests && $(GO) test -count=1 -timeout 30m $(GO_TEST_ARGS) ./...
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
