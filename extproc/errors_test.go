@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 type errorBody struct {
@@ -162,7 +164,15 @@ func TestLocalEndpoints(t *testing.T) {
 func TestOutOfOrder(t *testing.T) {
 	s, _ := newTestServer(t, "testdata/catalog.yaml")
 	f := &fakeStream{in: []*extprocv3.ProcessingRequest{reqBody(`{}`)}}
-	if err := s.Process(f); err == nil {
-		t.Fatal("a body before headers was accepted")
+	err := s.Process(f)
+	if got := status.Code(err); got != codes.FailedPrecondition {
+		t.Fatalf("code %v (%v), want FailedPrecondition", got, err)
+	}
+	const want = "ext_proc message out of order: request_body in phase awaiting_headers"
+	if got := status.Convert(err).Message(); got != want {
+		t.Errorf("message %q, want %q", got, want)
+	}
+	if len(f.out) != 0 {
+		t.Errorf("answered %d messages, want none", len(f.out))
 	}
 }
