@@ -237,3 +237,17 @@ func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// chatOf returns the chat processor of an exchange of a chat or extraction
+// request, or fails.
+func chatOf(tb testing.TB, x *exchange) *chat {
+	tb.Helper()
+	switch p := x.proc.(type) {
+	case *chat:
+		return p
+	case extraction:
+		return p.chat
+	}
+	tb.Fatalf("processor %T is not a chat", x.proc)
+	return nil
+}
