@@ -3,28 +3,33 @@ package extproc
 // chatFactory makes the processors of a chat endpoint: keyed, or the
 // guest playground's.
 func (s *Server) chatFactory(guest bool) factory {
-	return func(x *exchange) processor { return s.newChat(x, guest) }
+	return func(x *exchange) processor { return newChat(x, guest) }
 }
 
 // extractionFactory makes the processor of one extraction request.
 func (s *Server) extractionFactory(x *exchange) processor {
-	return extraction{s.newChat(x, false)}
+	return extraction{newChat(x, false)}
 }
 
-// newChat takes a recycled chat processor, or a new one, bound to x.
-func (s *Server) newChat(x *exchange, guest bool) *chat {
-	c, ok := s.chats.Get().(*chat)
-	if !ok {
+// newChat binds a chat processor to x: the one a previous chat request
+// parked on this pooled exchange, or a new one. Its state is about as
+// large as a request's answers; allocating it per request would show on
+// the hot path.
+func newChat(x *exchange, guest bool) *chat {
+	c, ok := x.parked.(*chat)
+	if ok {
+		x.parked = nil
+	} else {
 		c = new(chat)
 	}
 	c.x, c.guest = x, guest
 	return c
 }
 
-// recycleChat clears a finished chat processor's state and pools it: the
-// state is about as large as a request's answers, and allocating it per
-// request would show on the hot path.
-func (s *Server) recycleChat(c *chat) {
+// park clears a finished chat processor and leaves it on its exchange for
+// the next request.
+func (c *chat) park() {
+	x := c.x
 	*c = chat{}
-	s.chats.Put(c)
+	x.parked = c
 }

@@ -67,9 +67,7 @@ func (c *chat) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingR
 	if c.switched {
 		mu.remove("content-length")
 	}
-	mu.setInt("x-ratelimit-limit-requests", c.adm.Limit)
-	mu.setInt("x-ratelimit-remaining-requests", c.adm.Remaining)
-	mu.set("x-ratelimit-reset-requests", seconds(c.adm.Reset))
+	mu.setRateLimit(c.adm)
 	if h.GetEndOfStream() {
 		c.settle()
 	}
@@ -250,5 +248,5 @@ func (c *chat) finish() {
 		c.status = 0
 		c.settle()
 	}
-	c.x.srv.recycleChat(c)
+	c.park()
 }

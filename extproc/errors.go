@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/cpen/router/extproc/extract"
 	"github.com/cpen/router/extproc/jsonbody"
@@ -134,13 +133,15 @@ var refusals = [numCauses]refusal{
 // detail and an OpenAI-style error object.
 type apiError struct {
 	refusal
-	detail  string
-	headers [][2]string
+	detail string
+	// limited is the refused admission of a 429, rendered as the
+	// x-ratelimit-* and retry-after headers.
+	limited *admission
 }
 
 // newAPIError is the reply of a cause with its detail.
-func newAPIError(c cause, detail string, headers ...[2]string) *apiError {
-	return &apiError{refusal: refusals[c], detail: detail, headers: headers}
+func newAPIError(c cause, detail string) *apiError {
+	return &apiError{refusal: refusals[c], detail: detail}
 }
 
 // toAPIError is the one place where an error becomes an HTTP status. The
@@ -200,12 +201,9 @@ func classify(err error) (*apiError, bool) {
 	case errors.Is(err, selector.ErrTierUnavailable):
 		return newAPIError(causeTierUnavailable, fmt.Sprintf("Tier %s is unavailable (planned, or no live route)", se.Alias)), true
 	case errors.As(err, &rl):
-		retry := int64((rl.adm.RetryAfter + time.Second - 1) / time.Second)
-		if retry < 1 {
-			retry = 1
-		}
-		return newAPIError(causeRateLimited, rl.Error(),
-			append(rateLimitHeaders(rl.adm), [2]string{"retry-after", strconv.FormatInt(retry, 10)})...), true
+		e := newAPIError(causeRateLimited, rl.Error())
+		e.limited = &rl.adm
+		return e, true
 	case errors.Is(err, selector.ErrNoRouteUnderCap):
 		return newAPIError(causeNoRouteUnderBudget, "No route available under budget"), true
 	case errors.Is(err, errNotFound):

@@ -193,3 +193,22 @@ func TestOrList(t *testing.T) {
 		}
 	}
 }
+
+// Every cause has a full row in the error table, and no two causes share
+// an error.code: a client tells refusals apart by it.
+func TestErrorTableComplete(t *testing.T) {
+	seen := map[string]cause{}
+	for c := cause(0); c < numCauses; c++ {
+		r := refusals[c]
+		if r.status < 400 || r.status > 599 || r.errType == "" || r.code == "" {
+			t.Errorf("cause %d: incomplete row %+v", c, r)
+		}
+		if r.metric != "" && r.metric != r.code {
+			t.Errorf("cause %d: metric label %q differs from code %q", c, r.metric, r.code)
+		}
+		if prev, ok := seen[r.code]; ok {
+			t.Errorf("causes %d and %d share code %q", prev, c, r.code)
+		}
+		seen[r.code] = c
+	}
+}

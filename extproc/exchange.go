@@ -59,6 +59,10 @@ type exchange struct {
 	requestID []byte
 	bufs      buffers
 	rp        replies
+	// parked is state a finished processor left for the next request on
+	// this pooled exchange, so that processors with state do not allocate
+	// it per request. Only the processor that parked it knows its type.
+	parked any
 }
 
 // buffers are the new bodies and the cpen_route of a stream, kept with the
@@ -96,7 +100,9 @@ func (x *exchange) handle(req *extprocv3.ProcessingRequest) (*extprocv3.Processi
 		return nil, err
 	}
 	x.phase = rejected
-	x.srv.metrics.rejected(apiErr.code)
+	if apiErr.metric != "" {
+		x.srv.metrics.rejected(apiErr.metric)
+	}
 	x.log.Info("request rejected", zap.ByteString("request_id", x.requestID), zap.Int("status", apiErr.status),
 		zap.String("code", apiErr.code), zap.String("detail", apiErr.detail))
 	return errorReply(apiErr), nil

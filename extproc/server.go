@@ -116,8 +116,6 @@ type Server struct {
 	// exchanges recycles per-stream state (about 10 KiB with its inline
 	// answers); sync.Pool is per-P, not a global lock.
 	exchanges sync.Pool
-	// chats recycles the chat and extraction processors' state.
-	chats     sync.Pool
 	endpoints endpoints
 }
 
@@ -174,7 +172,7 @@ func (s *Server) newExchange() *exchange {
 // release ends the stream's processing and recycles its state.
 func (s *Server) release(x *exchange) {
 	x.finish()
-	*x = exchange{ctx: context.Background(), srv: s, log: s.log, bufs: x.bufs.reset()}
+	*x = exchange{ctx: context.Background(), srv: s, log: s.log, bufs: x.bufs.reset(), parked: x.parked}
 	s.exchanges.Put(x)
 }
 

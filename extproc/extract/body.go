@@ -61,14 +61,8 @@ func (r *Request) UpstreamBody(upstreamModel string) []byte {
 		Temperature: r.Temperature,
 		MaxTokens:   r.MaxTokens,
 	}
-	var out bytes.Buffer
-	enc := json.NewEncoder(&out)
-	// The input is the client's text; "<" stays "<" rather than "\u003c".
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(b); err != nil {
-		return nil
-	}
-	return bytes.TrimSuffix(out.Bytes(), []byte("\n"))
+	// The input is the client's text: marshal keeps "<" as "<".
+	return marshal(b)
 }
 
 // resultReply is the 200 reply.
