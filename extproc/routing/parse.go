@@ -6,9 +6,9 @@ package routing
 import (
 	"fmt"
 
+	"github.com/cpen/router/config"
 	"github.com/cpen/router/extproc/jsonbody"
 	"github.com/cpen/router/selector"
-	"github.com/shopspring/decimal"
 )
 
 // MaxBlockBytes bounds the routing block; no valid block comes near it.
@@ -30,8 +30,6 @@ type Block struct {
 	Mode                                    selector.ContinuityMode
 	AllowTemporaryHighPrice                 bool
 }
-
-var maxPrice = decimal.NewFromInt(1000000)
 
 // Parse parses the raw JSON value of "routing" (already known to be valid
 // JSON). null means no block.
@@ -106,8 +104,8 @@ func parseField(b *Block, m *jsonbody.Member, v []byte) (bit uint16, err error) 
 		return 1 << 4, price(&b.MinTotal, v)
 	case m.KeyIs("rpm_cap"):
 		n, ok := jsonbody.IntLiteral(v)
-		if !ok || n < 1 || n > 1000000 {
-			return 1 << 5, msgError("must be an integer from 1 to 1000000")
+		if !ok || n < 1 || n > config.MaxRPM {
+			return 1 << 5, msgError(fmt.Sprintf("must be an integer from 1 to %d", config.MaxRPM))
 		}
 		b.RPMCap = n
 		return 1 << 5, nil

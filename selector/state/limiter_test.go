@@ -83,23 +83,23 @@ func TestLimiterRingBoundedAtMaxLimit(t *testing.T) {
 	if !l.Admit(context.Background(), "k", 5_000_000, at(doubled)).Allowed {
 		t.Fatalf("admission %d denied", doubled)
 	}
-	if len(w.buf) != maxLimit {
-		t.Fatalf("ring grew to %d slots, want %d", len(w.buf), maxLimit)
+	if len(w.buf) != MaxLimit {
+		t.Fatalf("ring grew to %d slots, want %d", len(w.buf), MaxLimit)
 	}
-	for w.n < maxLimit-1 {
+	for w.n < MaxLimit-1 {
 		w.buf[w.n] = at(time.Duration(w.n)).UnixNano()
 		w.n++
 	}
-	want := Admission{Allowed: true, Limit: maxLimit, Remaining: 0, Reset: Window - (maxLimit - 1)}
-	if got := l.Admit(context.Background(), "k", 5_000_000, at(maxLimit-1)); got != want {
+	want := Admission{Allowed: true, Limit: MaxLimit, Remaining: 0, Reset: Window - (MaxLimit - 1)}
+	if got := l.Admit(context.Background(), "k", 5_000_000, at(MaxLimit-1)); got != want {
 		t.Errorf("millionth admission: got %+v, want %+v", got, want)
 	}
-	want = Admission{Limit: maxLimit, Reset: Window - maxLimit, RetryAfter: Window - maxLimit}
-	if got := l.Admit(context.Background(), "k", 5_000_000, at(maxLimit)); got != want {
+	want = Admission{Limit: MaxLimit, Reset: Window - MaxLimit, RetryAfter: Window - MaxLimit}
+	if got := l.Admit(context.Background(), "k", 5_000_000, at(MaxLimit)); got != want {
 		t.Errorf("admission past a million: got %+v, want %+v", got, want)
 	}
-	if w.n != maxLimit || len(w.buf) != maxLimit {
-		t.Errorf("ring holds %d of %d slots, want %d of %d", w.n, len(w.buf), maxLimit, maxLimit)
+	if w.n != MaxLimit || len(w.buf) != MaxLimit {
+		t.Errorf("ring holds %d of %d slots, want %d of %d", w.n, len(w.buf), MaxLimit, MaxLimit)
 	}
 }
 

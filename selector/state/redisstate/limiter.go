@@ -10,9 +10,6 @@ import (
 	"github.com/cpen/router/selector/state"
 )
 
-// maxLimit caps a window's limit, as selector/state does.
-const maxLimit = 1_000_000
-
 // Limiter counts admissions per key in a sliding window of state.Window
 // shared by every Store on the same Redis and prefix. Its answers are
 // those of state.Limiter for the same calls: the limit belongs to each
@@ -96,7 +93,7 @@ func (l *Limiter) check(parent context.Context, op, key string, limit int, now t
 	if limit <= 0 {
 		return state.Admission{Allowed: true}
 	}
-	limit = min(limit, maxLimit)
+	limit = min(limit, state.MaxLimit)
 	s := l.s
 	t := max(now.UnixNano(), 0) // times before 1970 count as 1970
 	// An admission at a counts while t < a + Window: evict every a below
