@@ -8,6 +8,7 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/cpen/router/config"
 	"github.com/cpen/router/selector"
 )
 
@@ -65,6 +66,7 @@ func TestBillingStatus(t *testing.T) {
 			}
 			if tc.golden != "" {
 				golden(t, tc.golden, ir.GetBody())
+				checkBillingFields(t, s, ir.GetBody(), tc.kv != nil)
 			}
 		})
 	}
@@ -132,5 +134,45 @@ func TestPlaygroundPage(t *testing.T) {
 	ir := run(t, s, get("/playground"))[0].GetImmediateResponse()
 	if ir.GetStatus().GetCode() != 200 || !strings.Contains(string(ir.GetBody()), "/playground/v1/chat/completions") {
 		t.Errorf("/playground: %d", ir.GetStatus().GetCode())
+	}
+}
+
+// checkBillingFields holds a billing answer to the catalog: its packs and
+// checkout, and with a key the account that key belongs to.
+func checkBillingFields(t *testing.T, s *Server, body []byte, withKey bool) {
+	t.Helper()
+	var got billingBody
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	cat := s.rt.Load().cat
+	if got.Object != "billing_status" || len(got.CreditPacks) != len(cat.CreditPacks) ||
+		got.Checkout != (checkout{Provider: cat.Checkout.Provider, Configured: cat.Checkout.Configured}) {
+		t.Errorf("billing %+v does not match the catalog", got)
+	}
+	for i, p := range cat.CreditPacks {
+		want := creditPack{ID: p.ID, USD: selector.FormatPrice(p.USD), CreditsUSD: selector.FormatPrice(p.CreditsUSD)}
+		if i < len(got.CreditPacks) && got.CreditPacks[i] != want {
+			t.Errorf("pack %d: %+v, want %+v", i, got.CreditPacks[i], want)
+		}
+	}
+	if !withKey {
+		if got.Account != nil {
+			t.Errorf("account %+v without a key", got.Account)
+		}
+		return
+	}
+	var key *config.Key
+	for i := range cat.Keys {
+		if cat.Keys[i].ID == "key_seed" {
+			key = &cat.Keys[i]
+		}
+	}
+	if key == nil {
+		t.Fatal("the catalog has no key_seed")
+	}
+	want := account{ID: key.Account, KeyID: key.ID, CreditUSD: selector.FormatPrice(key.CreditUSD)}
+	if got.Account == nil || *got.Account != want {
+		t.Errorf("account %+v, want %+v", got.Account, want)
 	}
 }
