@@ -56,6 +56,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test -run '^$$' -fuzz '^FuzzEdit$$' -fuzztime $(FUZZTIME) ./extproc/jsonbody/
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./extproc/jsonbody/
 	$(GO) test -run '^$$' -fuzz '^FuzzShape$$' -fuzztime $(FUZZTIME) ./extproc/jsonbody/
+	$(GO) test -run '^$$' -fuzz '^FuzzIntLiteral$$' -fuzztime $(FUZZTIME) ./extproc/jsonbody/
 	$(GO) test -run '^$$' -fuzz '^FuzzSSESplit$$' -fuzztime $(FUZZTIME) -tags '$(GO_TAGS)' ./extproc/
 	$(GO) test -run '^$$' -fuzz '^FuzzIndexFold$$' -fuzztime $(FUZZTIME) -tags '$(GO_TAGS)' ./extproc/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRequestBody$$' -fuzztime $(FUZZTIME) ./extproc/

@@ -21,13 +21,27 @@ const (
 	DefaultMaxBodyBytes = 1 << 20
 	DefaultMaxJSONDepth = 64
 	DefaultKeyRPM       = 60
-	maxRPM              = 1000000
 	minJSONDepth        = 2
 	maxJSONDepth        = 1000
 )
 
-// maxPrice is the largest price a catalog or a client may state.
-var maxPrice = decimal.NewFromInt(1000000)
+// Bounds shared by the catalog and client requests.
+const (
+	// MaxRPM bounds every requests-per-minute figure: catalog limits, a
+	// client's rpm_cap, and the limiters' windows (and so their memory).
+	MaxRPM = 1000000
+	// MaxPricePer1M is the largest price, in USD per 1M tokens, a catalog
+	// or a client may state.
+	MaxPricePer1M = 1000000
+)
+
+// maxPrice is MaxPricePer1M as a decimal, built once.
+var maxPrice = decimal.NewFromInt(MaxPricePer1M)
+
+// PriceInRange reports whether d lies in [0, MaxPricePer1M].
+func PriceInRange(d decimal.Decimal) bool {
+	return !d.IsNegative() && !d.GreaterThan(maxPrice)
+}
 
 // Problem is one thing wrong with a catalog, located by field path and,
 // where the file says, line.
@@ -122,7 +136,7 @@ func (v *validator) price(path string, s scalar, def string, required bool) deci
 	if d.IsNegative() {
 		v.fail(path, s.Line, "must not be negative, got %s", s.Value)
 	} else if d.GreaterThan(maxPrice) {
-		v.fail(path, s.Line, "must be at most 1000000, got %s", s.Value)
+		v.fail(path, s.Line, "must be at most %d, got %s", MaxPricePer1M, s.Value)
 	}
 	return d
 }
@@ -156,8 +170,8 @@ func (v *validator) catalog(raw *rawCatalog) *Catalog {
 	}
 	if raw.GuestRPM != nil {
 		c.GuestRPM = *raw.GuestRPM
-		if c.GuestRPM < 1 || c.GuestRPM > maxRPM {
-			v.fail("guest_rpm", 0, "must lie in [1, %d], got %d", maxRPM, c.GuestRPM)
+		if c.GuestRPM < 1 || c.GuestRPM > MaxRPM {
+			v.fail("guest_rpm", 0, "must lie in [1, %d], got %d", MaxRPM, c.GuestRPM)
 		}
 	}
 	if raw.MaxBodyBytes != nil {
@@ -326,8 +340,8 @@ func (v *validator) routes(c *Catalog, raw []rawRoute, levels map[string]*Tier, 
 		if !ok {
 			v.fail(path+".currency", line, "%q has no rate in usd_rates", route.Currency)
 		}
-		if route.RPMLimit < 0 || route.RPMLimit > maxRPM {
-			v.fail(path+".rpm_limit", line, "must lie in [0, %d], got %d", maxRPM, route.RPMLimit)
+		if route.RPMLimit < 0 || route.RPMLimit > MaxRPM {
+			v.fail(path+".rpm_limit", line, "must lie in [0, %d], got %d", MaxRPM, route.RPMLimit)
 		}
 		switch route.Status {
 		case RouteLive, RoutePaused:
@@ -375,8 +389,8 @@ func (v *validator) keys(c *Catalog, raw []rawKey) {
 			v.fail(path+".sha256", line, "duplicate key hash")
 		}
 		hashes[key.SHA256] = true
-		if key.RPMLimit < 1 || key.RPMLimit > maxRPM {
-			v.fail(path+".rpm_limit", line, "must lie in [1, %d], got %d", maxRPM, key.RPMLimit)
+		if key.RPMLimit < 1 || key.RPMLimit > MaxRPM {
+			v.fail(path+".rpm_limit", line, "must lie in [1, %d], got %d", MaxRPM, key.RPMLimit)
 		}
 		c.Keys = append(c.Keys, key)
 	}

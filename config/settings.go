@@ -40,9 +40,6 @@ type Settings struct {
 	RedisFailureMode  FailureMode
 }
 
-// ErrHelp is returned when the user asked for usage.
-var ErrHelp = flag.ErrHelp
-
 // ParseSettings reads flags, each defaulting to the env var CPEN_<NAME>,
 // then to the documented default.
 func ParseSettings(args []string, getenv func(string) string, usage io.Writer) (Settings, error) {

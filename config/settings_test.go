@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -127,8 +128,8 @@ func TestParseSettingsRefusesBadValues(t *testing.T) {
 func TestParseSettingsHelp(t *testing.T) {
 	var out bytes.Buffer
 	_, err := ParseSettings([]string{"--help"}, envOf(map[string]string{"CPEN_DRAIN_DELAY": "3s"}), &out)
-	if !errors.Is(err, ErrHelp) {
-		t.Fatalf("error %v, want ErrHelp", err)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("error %v, want flag.ErrHelp", err)
 	}
 	for _, want := range []string{
 		"-drain-delay value\n    \ton SIGTERM, how long health reports NOT_SERVING while new streams are still accepted (default 3s)\n",

@@ -1,9 +1,11 @@
 package extproc
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
@@ -32,7 +34,9 @@ func BenchmarkExchange(b *testing.B) {
 		req, resp int
 	}{{"req=2KB/resp=600B", 2 << 10, 600}, {"req=1MB/resp=1MB", 1000 << 10, 1000 << 10}} {
 		b.Run(size.name, func(b *testing.B) {
-			s, _ := newTestServer(b, "testdata/catalog.yaml")
+			// The clock stands still, so the key's window would fill up:
+			// admit everything rather than raise the catalog's limit.
+			s, _ := newTestServer(b, "testdata/catalog.yaml", WithLimiter(unlimited{}))
 			msgs := []*extprocv3.ProcessingRequest{
 				reqHeaders("/v1/chat/completions", seedKey),
 				reqBody(chatOfSize(size.req)),
@@ -49,14 +53,24 @@ func BenchmarkExchange(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				if x.chat.decision.Route == nil {
+				if chatOf(b, x).decision.Route == nil {
 					b.Fatal("no route")
 				}
-				x.chat.key.RPMLimit = 1 << 30 // keep the benchmark under the key's limit
 				s.release(x)
 			}
 		})
 	}
+}
+
+// unlimited admits every request.
+type unlimited struct{}
+
+func (unlimited) Admit(context.Context, string, int, time.Time) admission {
+	return admission{Allowed: true}
+}
+
+func (unlimited) Peek(context.Context, string, int, time.Time) admission {
+	return admission{Allowed: true}
 }
 
 func BenchmarkRequestRewrite(b *testing.B) {
@@ -64,20 +78,21 @@ func BenchmarkRequestRewrite(b *testing.B) {
 		body := []byte(chatOfSize(n))
 		b.Run(sizeName(n), func(b *testing.B) {
 			s, _ := newTestServer(b, "testdata/catalog.yaml")
-			x := exchange{srv: s, log: s.log, rt: s.rt.Load(), path: "/v1/chat/completions"}
+			x := &exchange{srv: s, log: s.log, rt: s.rt.Load(), path: "/v1/chat/completions"}
+			c := &chat{x: x}
 			var cb chatBody
 			if err := parseChatBody(body, 64, &cb); err != nil {
 				b.Fatal(err)
 			}
-			x.chat.decision.Route, _ = x.rt.index.RouteByID("route_mid_01")
-			x.chat.upstream = x.rt.providers["prov_a"]
+			c.decision.Route, _ = x.rt.index.RouteByID("route_mid_01")
+			c.upstream = x.rt.providers["prov_a"]
 			b.SetBytes(int64(n))
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				cb = chatBody{}
 				_ = parseChatBody(body, 64, &cb)
-				_ = x.dispatch(body, &cb)
+				_ = c.dispatch(body, &cb)
 			}
 		})
 	}
@@ -92,15 +107,16 @@ func BenchmarkResponseRewrite(b *testing.B) {
 			if out[1].GetRequestBody() == nil {
 				b.Fatal("not routed")
 			}
-			x := exchange{srv: s, log: s.log, rt: s.rt.Load()}
-			x.chat.decision.Route, _ = x.rt.index.RouteByID("route_mid_01")
-			x.chat.decision.Tier, _ = x.rt.index.Tier("cpen/middle")
-			x.chat.routeJSON = []byte(`{"alias":"cpen/middle"}`)
+			x := &exchange{srv: s, log: s.log, rt: s.rt.Load()}
+			c := &chat{x: x}
+			c.decision.Route, _ = x.rt.index.RouteByID("route_mid_01")
+			c.decision.Tier, _ = x.rt.index.Tier("cpen/middle")
+			c.routeJSON = []byte(`{"alias":"cpen/middle"}`)
 			b.SetBytes(int64(n))
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if x.rewriteJSON(body, "completed") == nil {
+				if c.rewriteJSON(body, "completed") == nil {
 					b.Fatal("not rewritten")
 				}
 			}

@@ -55,28 +55,32 @@ type chatState struct {
 	settled    bool
 }
 
-// chat is the processor for POST /v1/chat/completions, and for the guest
-// playground's chat, which has no key and a per-address limit.
+// chat is the processor of one POST /v1/chat/completions request, or of
+// one guest playground chat, which has no key and a per-address limit. It
+// is bound to its request's exchange and recycled by the server's pool.
 type chat struct {
+	x     *exchange
 	guest bool
+	chatState
 }
 
 // chatPath is the endpoint path after /v1, appended to a provider's prefix.
 const chatPath = "/chat/completions"
 
-func (p chat) requestHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+func (c *chat) requestHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+	x := c.x
 	if x.rt == nil {
 		return nil, errNotReady
 	}
 	var key *config.Key
-	if p.guest {
+	if c.guest {
 		// Guests share one limit per client address, as Envoy saw it.
 		addr, ok := clientAddr(x.attrs)
 		if !ok {
 			return nil, errClientAddressUnknown
 		}
 		key = &config.Key{ID: "guest:" + addr, RPMLimit: x.rt.cat.GuestRPM}
-		x.chat.guestAddr = addr
+		c.guestAddr = addr
 	} else {
 		k, ok := x.rt.authenticate(headerBytes(h.GetHeaders(), "authorization"))
 		if !ok {
@@ -90,13 +94,14 @@ func (p chat) requestHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.
 	if h.GetEndOfStream() {
 		return nil, errEmptyBody
 	}
-	x.chat.key = key
-	return x.rp.requestHeaders(x.dropClientRouting(h)), nil
+	c.key = key
+	return x.rp.requestHeaders(c.dropClientRouting(h)), nil
 }
 
 // dropClientRouting removes every client-sent x-cpen-* header, so that
 // only the sidecar's own routing decision reaches Envoy's route.
-func (x *exchange) dropClientRouting(h *extprocv3.HttpHeaders) *extprocv3.CommonResponse {
+func (c *chat) dropClientRouting(h *extprocv3.HttpHeaders) *extprocv3.CommonResponse {
+	x := c.x
 	var mu mutation
 	for _, hv := range h.GetHeaders().GetHeaders() {
 		if strings.HasPrefix(hv.GetKey(), "x-cpen-") {
@@ -222,19 +227,13 @@ func parseChatBody(body []byte, maxDepth int, cb *chatBody) error {
 	return nil
 }
 
-func (chat) requestBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+func (c *chat) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	x := c.x
 	body := b.GetBody()
-	if int64(len(body)) > x.rt.maxBody {
-		return nil, &bodyTooLargeError{size: int64(len(body)), limit: x.rt.maxBody}
-	}
-	if len(body) == 0 {
-		return nil, errEmptyBody
-	}
 	var cb chatBody
 	if err := parseChatBody(body, x.rt.maxDepth, &cb); err != nil {
 		return nil, err
 	}
-	c := &x.chat
 	if cb.hasRouting {
 		var err error
 		if c.block, err = routing.Parse(cb.routing.Value(body)); err != nil {
@@ -242,16 +241,17 @@ func (chat) requestBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.Processi
 		}
 	}
 	c.stream = cb.hasStream && string(cb.stream.Value(body)) == "true"
-	if err := x.decide(cb.alias); err != nil {
+	if err := c.decide(cb.alias); err != nil {
 		return nil, err
 	}
-	return x.dispatch(body, &cb), nil
+	return c.dispatch(body, &cb), nil
 }
 
 // decide selects a route and takes an RPM slot. When several refusals
 // apply, the first of 400 (unknown alias), 503, 429, 402 wins (README,
 // Errors).
-func (x *exchange) decide(aliasBytes []byte) error {
+func (c *chat) decide(aliasBytes []byte) error {
+	x := c.x
 	// The catalog's own string serves as the alias: no copy of the body's.
 	alias := ""
 	if t, ok := x.rt.index.TierBytes(aliasBytes); ok {
@@ -259,7 +259,6 @@ func (x *exchange) decide(aliasBytes []byte) error {
 	} else {
 		alias = string(aliasBytes)
 	}
-	c := &x.chat
 	now := x.srv.opts.now()
 	c.start = now
 	c.rpmLimit = c.block.EffectiveRPM(c.key.RPMLimit)
@@ -276,7 +275,7 @@ func (x *exchange) decide(aliasBytes []byte) error {
 	}
 	var pin selector.Pin
 	if c.block.Strategy == selector.StrategyContinuity {
-		if p, ok := x.srv.opts.pins.Get(c.key.ID, alias, now); ok {
+		if p, ok := x.srv.opts.pins.Get(x.ctx, c.key.ID, alias, now); ok {
 			pin = p
 			req.Pin = &pin
 		}
@@ -285,17 +284,17 @@ func (x *exchange) decide(aliasBytes []byte) error {
 	err := x.rt.index.Select(&req, x.rt.health, &c.decision)
 	if errors.Is(err, selector.ErrNoRouteUnderCap) {
 		// 429 wins over 402, and a 402 takes no slot.
-		if a := x.srv.opts.limiter.Peek(c.key.ID, c.rpmLimit, now); !a.Allowed {
-			return x.rateLimited(a)
+		if a := x.srv.opts.limiter.Peek(x.ctx, c.key.ID, c.rpmLimit, now); !a.Allowed {
+			return c.rateLimited(a)
 		}
 		return err
 	}
 	if err != nil {
 		return err
 	}
-	c.adm = x.srv.opts.limiter.Admit(c.key.ID, c.rpmLimit, now)
+	c.adm = x.srv.opts.limiter.Admit(x.ctx, c.key.ID, c.rpmLimit, now)
 	if !c.adm.Allowed {
-		return x.rateLimited(c.adm)
+		return c.rateLimited(c.adm)
 	}
 	route := c.decision.Route
 	x.rt.health.AdmitRoute(route.Index, route.RPMLimit, now)
@@ -305,7 +304,7 @@ func (x *exchange) decide(aliasBytes []byte) error {
 	if c.extraction != nil {
 		task = "extraction"
 	}
-	x.bufs.route = x.appendRouteJSON(x.bufs.route[:0], task)
+	x.bufs.route = c.appendRouteJSON(x.bufs.route[:0], task)
 	c.routeJSON = x.bufs.route
 	c.aliasJSON = appendJSONString(nil, c.decision.Tier.Alias)
 	if ce := x.log.Check(zap.DebugLevel, "route selected"); ce != nil {
@@ -315,8 +314,7 @@ func (x *exchange) decide(aliasBytes []byte) error {
 	return nil
 }
 
-func (x *exchange) rateLimited(a admission) error {
-	c := &x.chat
+func (c *chat) rateLimited(a admission) error {
 	who := "key " + c.key.ID
 	if c.guestAddr != "" {
 		who = "guest address " + c.guestAddr
@@ -328,9 +326,9 @@ func (x *exchange) rateLimited(a admission) error {
 // dispatch builds the answer that sends the request to its provider: the
 // cluster header with a route-cache clear, the provider's path and key, and
 // the body with the upstream model and without routing.
-func (x *exchange) dispatch(body []byte, cb *chatBody) *extprocv3.ProcessingResponse {
-	cs := &x.chat
-	route := cs.decision.Route
+func (c *chat) dispatch(body []byte, cb *chatBody) *extprocv3.ProcessingResponse {
+	x := c.x
+	route := c.decision.Route
 	model := appendJSONString(make([]byte, 0, len(route.Model)+2), route.Model)
 	edits := [3]jsonbody.Edit{jsonbody.ReplaceValue(&cb.model, model)}
 	n := 1
@@ -341,7 +339,7 @@ func (x *exchange) dispatch(body []byte, cb *chatBody) *extprocv3.ProcessingResp
 			edits[0], edits[1] = edits[1], edits[0]
 		}
 	}
-	if cs.stream && !cb.hasStreamOptions {
+	if c.stream && !cb.hasStreamOptions {
 		// Ask for the usage chunk, so the last data chunk carries usage
 		// and cpen_status. It goes at the closing brace, after
 		// every other edit.
@@ -350,14 +348,14 @@ func (x *exchange) dispatch(body []byte, cb *chatBody) *extprocv3.ProcessingResp
 	}
 	newBody := jsonbody.Apply(x.bufs.req, body, edits[:n]...)
 	x.bufs.req = newBody
-	return x.sendUpstream(newBody)
+	return c.sendUpstream(newBody)
 }
 
 // sendUpstream answers the request body: the cluster header with a
 // route-cache clear, the provider's path and key instead of the client's,
 // and the new body with its length.
-func (x *exchange) sendUpstream(newBody []byte) *extprocv3.ProcessingResponse {
-	cs := &x.chat
+func (c *chat) sendUpstream(newBody []byte) *extprocv3.ProcessingResponse {
+	x := c.x
 	mu := x.rp.mutation(phReqBody)
 	// No client secret reaches a provider, whichever header carries it.
 	for _, h := range clientCredentialHeaders {
@@ -365,26 +363,25 @@ func (x *exchange) sendUpstream(newBody []byte) *extprocv3.ProcessingResponse {
 	}
 	// The provider's own auth header is ours alone: set from its secret,
 	// or removed when it has none, never the client's value.
-	if !slices.Contains(clientCredentialHeaders[:], cs.upstream.authHeader) {
-		mu.remove(cs.upstream.authHeader)
+	if !slices.Contains(clientCredentialHeaders[:], c.upstream.authHeader) {
+		mu.remove(c.upstream.authHeader)
 	}
 	mu.remove("accept-encoding") // bodies come back plain, so they can be edited
-	mu.set("x-cpen-upstream-cluster", cs.upstream.cluster)
-	mu.set(":path", cs.upstream.chatPath)
-	if cs.upstream.authValue != "" {
-		mu.set(cs.upstream.authHeader, cs.upstream.authValue)
+	mu.set("x-cpen-upstream-cluster", c.upstream.cluster)
+	mu.set(":path", c.upstream.chatPath)
+	if c.upstream.authValue != "" {
+		mu.set(c.upstream.authHeader, c.upstream.authValue)
 	}
 	mu.setInt("content-length", len(newBody))
-	c := x.rp.common(phReqBody, mu)
-	x.rp.withBody(phReqBody, c, newBody)
-	c.ClearRouteCache = true
-	return x.rp.requestBody(c)
+	cr := x.rp.common(phReqBody, mu)
+	x.rp.withBody(phReqBody, cr, newBody)
+	cr.ClearRouteCache = true
+	return x.rp.requestBody(cr)
 }
 
 // appendRouteJSON renders the cpen_route object added to a routed answer:
 // the route, its prices and why it was chosen.
-func (x *exchange) appendRouteJSON(b []byte, task string) []byte {
-	c := &x.chat
+func (c *chat) appendRouteJSON(b []byte, task string) []byte {
 	d := &c.decision
 	b = append(b, `{"alias":`...)
 	b = appendJSONString(b, d.Tier.Alias)

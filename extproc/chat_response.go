@@ -34,8 +34,8 @@ func isProviderHeader(k string) bool {
 	return false
 }
 
-func (chat) responseHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
-	c := &x.chat
+func (c *chat) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+	x := c.x
 	if !c.decided {
 		return x.rp.responseHeaders(nil), nil
 	}
@@ -52,7 +52,7 @@ func (chat) responseHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.P
 	c.scrub = plain && c.status >= 400
 
 	mu := x.rp.mutation(phRespHeaders)
-	x.dropProviderHeaders(&mu, hm)
+	c.dropProviderHeaders(&mu, hm)
 	mu.set("x-cpen-route-id", c.decision.Route.ID)
 	mu.set("x-cpen-status", statusWord(c.status))
 	// A successful stream goes STREAMED even when it cannot be rewritten
@@ -67,11 +67,9 @@ func (chat) responseHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.P
 	if c.switched {
 		mu.remove("content-length")
 	}
-	mu.setInt("x-ratelimit-limit-requests", c.adm.Limit)
-	mu.setInt("x-ratelimit-remaining-requests", c.adm.Remaining)
-	mu.set("x-ratelimit-reset-requests", seconds(c.adm.Reset))
+	mu.setRateLimit(c.adm)
 	if h.GetEndOfStream() {
-		x.settle()
+		c.settle()
 	}
 	resp := x.rp.responseHeaders(x.rp.common(phRespHeaders, mu))
 	if c.switched {
@@ -83,9 +81,9 @@ func (chat) responseHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.P
 
 // dropProviderHeaders removes the response headers that would tell the
 // client which provider or upstream model served it.
-func (x *exchange) dropProviderHeaders(mu *mutation, hm *corev3.HeaderMap) {
-	route := x.chat.decision.Route
-	name := x.chat.upstream.name
+func (c *chat) dropProviderHeaders(mu *mutation, hm *corev3.HeaderMap) {
+	route := c.decision.Route
+	name := c.upstream.name
 	for _, hv := range hm.GetHeaders() {
 		k := hv.GetKey()
 		if k == "" || k[0] == ':' {
@@ -113,8 +111,8 @@ func statusWord(status int) string {
 	return "completed"
 }
 
-func (chat) responseBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
-	c := &x.chat
+func (c *chat) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	x := c.x
 	body, eos := b.GetBody(), b.GetEndOfStream()
 	final := c.wholeBody(b)
 	if !c.decided {
@@ -126,7 +124,7 @@ func (chat) responseBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.Process
 	case c.streaming:
 		// Every chunk is answered with exactly the bytes to forward; an
 		// empty body holds an incomplete event back.
-		x.bufs.resp = x.streamChunk(x.bufs.resp[:0], body, eos)
+		x.bufs.resp = c.streamChunk(x.bufs.resp[:0], body, eos)
 		out = x.bufs.resp
 		if out == nil {
 			out = []byte{}
@@ -134,12 +132,12 @@ func (chat) responseBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.Process
 	case c.switched:
 		// A stream we cannot read passes as it is.
 	case c.scrub:
-		out = x.scrubError(body)
+		out = c.scrubError(body)
 	case c.rewrite:
-		out = x.rewriteJSON(body, statusWord(c.status))
+		out = c.rewriteJSON(body, statusWord(c.status))
 	}
 	if final {
-		x.settle()
+		c.settle()
 	}
 	if out == nil {
 		return x.rp.responseBody(nil), nil
@@ -158,19 +156,19 @@ func (chat) responseBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.Process
 
 // rewriteJSON restores the alias in "model" and adds cpen_status and
 // cpen_route to a JSON object body; nil leaves the body as it is.
-func (x *exchange) rewriteJSON(body []byte, status string) []byte {
+func (c *chat) rewriteJSON(body []byte, status string) []byte {
+	x := c.x
 	if !jsonbody.Shape(body) {
 		return nil
 	}
-	x.bufs.resp = x.patchObject(x.bufs.resp[:0], body, true, true, status)
+	x.bufs.resp = c.patchObject(x.bufs.resp[:0], body, true, true, status)
 	return x.bufs.resp
 }
 
 // patchObject edits one JSON object (Shape checked): every top-level
 // "model" (and case variant, which some client parsers accept) → alias,
 // and the cpen fields asked for. It appends the result to dst in one pass.
-func (x *exchange) patchObject(dst, obj []byte, withRoute, withStatus bool, status string) []byte {
-	c := &x.chat
+func (c *chat) patchObject(dst, obj []byte, withRoute, withStatus bool, status string) []byte {
 	dst = slices.Grow(dst, len(obj)+len(c.aliasJSON)+len(c.routeJSON)+48)
 	at, has := 0, false
 	for it := jsonbody.Members(obj); it.Next(); {
@@ -215,8 +213,8 @@ func isModelKey(m *jsonbody.Member) bool {
 
 // settle records the outcome once: route health, and the continuity pin
 // on success.
-func (x *exchange) settle() {
-	c := &x.chat
+func (c *chat) settle() {
+	x := c.x
 	if !c.decided || c.settled {
 		return
 	}
@@ -231,7 +229,7 @@ func (x *exchange) settle() {
 		x.rt.health.Observe(route.Index, now.Sub(c.start), failed, now)
 	}
 	if c.decision.SetsPin && c.status > 0 && c.status < 400 {
-		x.srv.opts.pins.Set(c.key.ID, c.decision.Tier.Alias, selector.Pin{
+		x.srv.opts.pins.Set(x.ctx, c.key.ID, c.decision.Tier.Alias, selector.Pin{
 			RouteID: route.ID, ModelFamily: route.ModelFamily, VisibleTotal: route.VisibleTotal,
 		}, now)
 	}
@@ -243,12 +241,12 @@ func (x *exchange) settle() {
 	}
 }
 
-func (chat) finish(x *exchange) {
-	c := &x.chat
+func (c *chat) finish() {
 	if c.decided && !c.settled {
 		// The stream ended before the response did (client gone, upstream
 		// reset): no health verdict, and never move the pin.
 		c.status = 0
-		x.settle()
+		c.settle()
 	}
+	c.park()
 }

@@ -1,11 +1,12 @@
 package extproc
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/cpen/router/extproc/extract"
 	"github.com/cpen/router/extproc/jsonbody"
@@ -67,14 +68,80 @@ func (e *rateLimitedError) Error() string {
 	return fmt.Sprintf("rate limit of %d requests per minute exceeded for %s (%s)", e.limit, e.who, src)
 }
 
-// apiError is an HTTP error reply in both shapes clients read: a top-level
-// detail and an OpenAI-style error object (README, Errors).
-type apiError struct {
+// cause is why the sidecar answers a request itself with an error.
+type cause uint8
+
+const (
+	causeUnauthorized cause = iota
+	causeBodyTooLarge
+	causeInvalidRequest
+	causeInvalidRouting
+	causeInvalidSchema
+	causeInvalidJSON
+	causeInvalidModel
+	causeUnknownModel
+	causeTierUnavailable
+	causeRateLimited
+	causeNoRouteUnderBudget
+	causeNotFound
+	causeMethodNotAllowed
+	causeClientAddressUnknown
+	causeNotReady
+	causeInvalidOutput
+	causeNoContent
+	causeNoTierCanRoute
+	numCauses
+)
+
+// refusal is a row of the error table: the HTTP status, error.type and
+// error.code of the reply, and the label it is counted under in
+// cpen_rejected_total (empty: not counted, the answer is not a refusal of
+// the request but a state report).
+type refusal struct {
 	status  int
 	errType string
 	code    string
-	detail  string
-	headers [][2]string
+	metric  string
+}
+
+// refusals is the error table: every error reply the sidecar builds takes
+// its status, type and code from here.
+var refusals = [numCauses]refusal{
+	causeUnauthorized:         {401, "authentication_error", "invalid_api_key", "invalid_api_key"},
+	causeBodyTooLarge:         {413, "invalid_request_error", "body_too_large", "body_too_large"},
+	causeInvalidRequest:       {400, "invalid_request_error", "invalid_request", "invalid_request"},
+	causeInvalidRouting:       {400, "invalid_request_error", "invalid_routing", "invalid_routing"},
+	causeInvalidSchema:        {400, "invalid_request_error", "invalid_schema", "invalid_schema"},
+	causeInvalidJSON:          {400, "invalid_request_error", "invalid_json", "invalid_json"},
+	causeInvalidModel:         {400, "invalid_request_error", "invalid_model", "invalid_model"},
+	causeUnknownModel:         {400, "invalid_request_error", "unknown_model", "unknown_model"},
+	causeTierUnavailable:      {503, "service_unavailable", "tier_unavailable", "tier_unavailable"},
+	causeRateLimited:          {429, "rate_limit_error", "rpm_cap_exceeded", "rpm_cap_exceeded"},
+	causeNoRouteUnderBudget:   {402, "insufficient_budget", "no_route_under_budget", "no_route_under_budget"},
+	causeNotFound:             {404, "invalid_request_error", "not_found", "not_found"},
+	causeMethodNotAllowed:     {405, "invalid_request_error", "method_not_allowed", "method_not_allowed"},
+	causeClientAddressUnknown: {503, "service_unavailable", "client_address_unknown", "client_address_unknown"},
+	causeNotReady:             {503, "service_unavailable", "not_ready", "not_ready"},
+	// The extraction answers come after the provider's: the request was
+	// served, so they are not counted as refusals.
+	causeInvalidOutput:  {422, "invalid_request_error", "invalid_output", ""},
+	causeNoContent:      {502, "upstream_error", "no_content", ""},
+	causeNoTierCanRoute: {503, "service_unavailable", "no_tier_can_route", ""},
+}
+
+// apiError is an HTTP error reply in both shapes clients read: a top-level
+// detail and an OpenAI-style error object.
+type apiError struct {
+	refusal
+	detail string
+	// limited is the refused admission of a 429, rendered as the
+	// x-ratelimit-* and retry-after headers.
+	limited *admission
+}
+
+// newAPIError is the reply of a cause with its detail.
+func newAPIError(c cause, detail string) *apiError {
+	return &apiError{refusal: refusals[c], detail: detail}
 }
 
 // toAPIError is the one place where an error becomes an HTTP status. The
@@ -88,7 +155,7 @@ func toAPIError(err error) (*apiError, bool) {
 	return e, ok
 }
 
-// classify finds the reply of a client error.
+// classify finds the cause and detail of a client error.
 func classify(err error) (*apiError, bool) {
 	var (
 		fe   *routing.FieldError
@@ -98,79 +165,99 @@ func classify(err error) (*apiError, bool) {
 		rl   *rateLimitedError
 		deep *tooDeepError
 	)
+	if !errors.As(err, &se) {
+		se = &selector.Error{}
+	}
 	switch {
 	case errors.Is(err, errUnauthorized):
-		return &apiError{status: 401, errType: "authentication_error", code: "invalid_api_key", detail: "Missing or invalid API key"}, true
+		return newAPIError(causeUnauthorized, "Missing or invalid API key"), true
 	case errors.As(err, &big):
-		return &apiError{status: 413, errType: "invalid_request_error", code: "body_too_large",
-			detail: fmt.Sprintf("Request body is over the limit of %d bytes", big.limit)}, true
+		return newAPIError(causeBodyTooLarge, fmt.Sprintf("Request body is over the limit of %d bytes", big.limit)), true
 	case errors.As(err, &xe):
-		return &apiError{status: 400, errType: "invalid_request_error", code: xe.Code(), detail: xe.Error()}, true
+		if xe.Code() == refusals[causeInvalidSchema].code {
+			return newAPIError(causeInvalidSchema, xe.Error()), true
+		}
+		return newAPIError(causeInvalidRequest, xe.Error()), true
 	case errors.As(err, &fe):
-		code := "invalid_request"
 		if strings.HasPrefix(fe.Field, "routing") {
-			code = "invalid_routing"
+			return newAPIError(causeInvalidRouting, fe.Error()), true
 		}
-		return &apiError{status: 400, errType: "invalid_request_error", code: code, detail: fe.Error()}, true
+		return newAPIError(causeInvalidRequest, fe.Error()), true
 	case errors.Is(err, jsonbody.ErrMalformed):
-		return &apiError{status: 400, errType: "invalid_request_error", code: "invalid_json", detail: "Request body is not valid JSON"}, true
+		return newAPIError(causeInvalidJSON, "Request body is not valid JSON"), true
 	case errors.As(err, &deep):
-		return &apiError{status: 400, errType: "invalid_request_error", code: "invalid_json",
-			detail: fmt.Sprintf("Request body nests arrays and objects deeper than %d levels", deep.limit)}, true
+		return newAPIError(causeInvalidJSON, fmt.Sprintf("Request body nests arrays and objects deeper than %d levels", deep.limit)), true
 	case errors.Is(err, jsonbody.ErrNotObject):
-		return &apiError{status: 400, errType: "invalid_request_error", code: "invalid_json", detail: "Request body must be a JSON object"}, true
+		return newAPIError(causeInvalidJSON, "Request body must be a JSON object"), true
 	case errors.Is(err, errEmptyBody):
-		return &apiError{status: 400, errType: "invalid_request_error", code: "invalid_json", detail: "Request body is required"}, true
+		return newAPIError(causeInvalidJSON, "Request body is required"), true
 	case errors.Is(err, errModelMissing):
-		return &apiError{status: 400, errType: "invalid_request_error", code: "invalid_model", detail: "model is required"}, true
+		return newAPIError(causeInvalidModel, "model is required"), true
 	case errors.Is(err, errModelNotString):
-		return &apiError{status: 400, errType: "invalid_request_error", code: "invalid_model", detail: "model must be a string"}, true
+		return newAPIError(causeInvalidModel, "model must be a string"), true
 	case errors.Is(err, selector.ErrUnknownModel):
-		alias := ""
-		if errors.As(err, &se) {
-			alias = se.Alias
-		}
-		return &apiError{status: 400, errType: "invalid_request_error", code: "unknown_model",
-			detail: fmt.Sprintf("model %s is not a CPEN alias (use cpen/low, cpen/middle or cpen/high)", strconv.Quote(clip(alias, maxQuoted)))}, true
+		return newAPIError(causeUnknownModel, fmt.Sprintf("model %s is not a CPEN alias (use %s)",
+			strconv.Quote(clip(se.Alias, maxQuoted)), orList(se.Known))), true
 	case errors.Is(err, selector.ErrTierUnavailable):
-		alias := ""
-		if errors.As(err, &se) {
-			alias = se.Alias
-		}
-		return &apiError{status: 503, errType: "service_unavailable", code: "tier_unavailable",
-			detail: fmt.Sprintf("Tier %s is unavailable (planned, or no live route)", alias)}, true
+		return newAPIError(causeTierUnavailable, fmt.Sprintf("Tier %s is unavailable (planned, or no live route)", se.Alias)), true
 	case errors.As(err, &rl):
-		retry := int64((rl.adm.RetryAfter + time.Second - 1) / time.Second)
-		if retry < 1 {
-			retry = 1
-		}
-		return &apiError{status: 429, errType: "rate_limit_error", code: "rpm_cap_exceeded", detail: rl.Error(),
-			headers: append(rateLimitHeaders(rl.adm), [2]string{"retry-after", strconv.FormatInt(retry, 10)})}, true
+		e := newAPIError(causeRateLimited, rl.Error())
+		e.limited = &rl.adm
+		return e, true
 	case errors.Is(err, selector.ErrNoRouteUnderCap):
-		return &apiError{status: 402, errType: "insufficient_budget", code: "no_route_under_budget", detail: "No route available under budget"}, true
+		return newAPIError(causeNoRouteUnderBudget, "No route available under budget"), true
 	case errors.Is(err, errNotFound):
-		return &apiError{status: 404, errType: "invalid_request_error", code: "not_found", detail: "No such endpoint"}, true
+		return newAPIError(causeNotFound, "No such endpoint"), true
 	case errors.Is(err, errMethod):
-		return &apiError{status: 405, errType: "invalid_request_error", code: "method_not_allowed", detail: "Method not allowed on this endpoint"}, true
+		return newAPIError(causeMethodNotAllowed, "Method not allowed on this endpoint"), true
 	case errors.Is(err, errClientAddressUnknown):
-		return &apiError{status: 503, errType: "service_unavailable", code: "client_address_unknown",
-			detail: "Client address unknown: the guest limit needs the address Envoy saw"}, true
+		return newAPIError(causeClientAddressUnknown, "Client address unknown: the guest limit needs the address Envoy saw"), true
 	case errors.Is(err, errNotReady):
-		return &apiError{status: 503, errType: "service_unavailable", code: "not_ready", detail: "Route service unavailable: no catalog loaded"}, true
+		return newAPIError(causeNotReady, "Route service unavailable: no catalog loaded"), true
 	}
 	return nil, false
 }
 
+// orList renders aliases as "a", "a or b", "a, b or c".
+func orList(aliases []string) string {
+	switch n := len(aliases); n {
+	case 0:
+		return "an alias of the catalog"
+	case 1:
+		return aliases[0]
+	default:
+		return strings.Join(aliases[:n-1], ", ") + " or " + aliases[n-1]
+	}
+}
+
+// errorObject is the OpenAI-style error object.
+type errorObject struct {
+	Message string `json:"message"`
+	Type    string `json:"type"`
+	Code    string `json:"code"`
+}
+
+// replyBody is the body of every error reply: the detail, and the same
+// text in an OpenAI-style error object.
+type replyBody struct {
+	Detail string      `json:"detail"`
+	Error  errorObject `json:"error"`
+}
+
 // body renders {"detail": ..., "error": {...}}.
 func (e *apiError) body() []byte {
-	b := make([]byte, 0, 2*len(e.detail)+len(e.errType)+len(e.code)+64)
-	b = append(b, `{"detail":`...)
-	b = appendJSONString(b, e.detail)
-	b = append(b, `,"error":{"message":`...)
-	b = appendJSONString(b, e.detail)
-	b = append(b, `,"type":"`...)
-	b = append(b, e.errType...)
-	b = append(b, `","code":"`...)
-	b = append(b, e.code...)
-	return append(b, `"}}`...)
+	return marshalReply(replyBody{Detail: e.detail, Error: errorObject{Message: e.detail, Type: e.errType, Code: e.code}})
+}
+
+// marshalReply renders a reply body. A client's text stays as written
+// ("<" is not "\u003c"); the values are strings and raw JSON already
+// checked, so encoding cannot fail.
+func marshalReply(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return []byte(`{"detail":"reply could not be rendered"}`)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }

@@ -1,6 +1,7 @@
 package extproc
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -26,19 +27,26 @@ func (p phase) String() string {
 	return [...]string{"awaiting_headers", "awaiting_body", "decided", "response_body", "done", "rejected"}[p]
 }
 
-// processor handles one endpoint family. Processors are stateless; the
-// request's state lives in the exchange.
+// processor handles one request of one endpoint, bound to its exchange at
+// the request headers. Its own state lives in it; the exchange holds what
+// the transport needs (the answer arena, the body buffers, the catalog
+// version in force). The transport calls each method at most once per
+// phase, in Envoy's order, and has already refused a request body that is
+// empty or over the catalog's limit.
 type processor interface {
-	requestHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error)
-	requestBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error)
-	responseHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error)
-	responseBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error)
-	// finish runs once when the stream ends, whatever its outcome.
-	finish(x *exchange)
+	requestHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error)
+	requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error)
+	responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error)
+	responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error)
+	// finish runs once when the stream ends, whatever its outcome; the
+	// processor is not used after it.
+	finish()
 }
 
 // exchange is the state of one HTTP request across its ext_proc stream.
 type exchange struct {
+	// ctx is the stream's: calls to shared state end with it.
+	ctx   context.Context
 	srv   *Server
 	log   *zap.Logger
 	rt    *runtime // read once, at the request headers
@@ -47,11 +55,14 @@ type exchange struct {
 	path  string
 	// attrs are the attributes Envoy sent with the request headers.
 	attrs map[string]*structpb.Struct
-	chat  chatState
 	// requestID is Envoy's x-request-id, logged with every line.
 	requestID []byte
 	bufs      buffers
 	rp        replies
+	// parked is state a finished processor left for the next request on
+	// this pooled exchange, so that processors with state do not allocate
+	// it per request. Only the processor that parked it knows its type.
+	parked any
 }
 
 // buffers are the new bodies and the cpen_route of a stream, kept with the
@@ -89,7 +100,9 @@ func (x *exchange) handle(req *extprocv3.ProcessingRequest) (*extprocv3.Processi
 		return nil, err
 	}
 	x.phase = rejected
-	x.srv.metrics.rejected(apiErr.code)
+	if apiErr.metric != "" {
+		x.srv.metrics.rejected(apiErr.metric)
+	}
 	x.log.Info("request rejected", zap.ByteString("request_id", x.requestID), zap.Int("status", apiErr.status),
 		zap.String("code", apiErr.code), zap.String("detail", apiErr.detail))
 	return errorReply(apiErr), nil
@@ -103,7 +116,7 @@ func (x *exchange) step(req *extprocv3.ProcessingRequest) (*extprocv3.Processing
 		}
 		x.begin(r.RequestHeaders.GetHeaders())
 		x.attrs = req.GetAttributes()
-		resp, err := x.proc.requestHeaders(x, r.RequestHeaders)
+		resp, err := x.proc.requestHeaders(r.RequestHeaders)
 		if err == nil {
 			x.phase = awaitingBody
 			if r.RequestHeaders.GetEndOfStream() {
@@ -115,7 +128,10 @@ func (x *exchange) step(req *extprocv3.ProcessingRequest) (*extprocv3.Processing
 		if x.phase != awaitingBody {
 			return nil, x.outOfOrder("request_body")
 		}
-		resp, err := x.proc.requestBody(x, r.RequestBody)
+		if err := x.checkBody(r.RequestBody.GetBody()); err != nil {
+			return nil, err
+		}
+		resp, err := x.proc.requestBody(r.RequestBody)
 		if err == nil {
 			x.phase = decided
 		}
@@ -127,11 +143,11 @@ func (x *exchange) step(req *extprocv3.ProcessingRequest) (*extprocv3.Processing
 		switch x.phase {
 		case awaitingHeaders:
 			// Envoy's own local reply, with the request side never seen.
-			x.proc = passThrough{}
+			x.proc = passThrough{x}
 		case responseBody, done, rejected:
 			return nil, x.outOfOrder("response_headers")
 		}
-		resp, err := x.proc.responseHeaders(x, r.ResponseHeaders)
+		resp, err := x.proc.responseHeaders(r.ResponseHeaders)
 		if err == nil {
 			x.phase = responseBody
 			if r.ResponseHeaders.GetEndOfStream() {
@@ -143,7 +159,7 @@ func (x *exchange) step(req *extprocv3.ProcessingRequest) (*extprocv3.Processing
 		if x.phase != responseBody {
 			return nil, x.outOfOrder("response_body")
 		}
-		resp, err := x.proc.responseBody(x, r.ResponseBody)
+		resp, err := x.proc.responseBody(r.ResponseBody)
 		if err == nil && r.ResponseBody.GetEndOfStream() {
 			x.phase = done
 		}
@@ -159,7 +175,20 @@ func (x *exchange) outOfOrder(what string) error {
 	return fmt.Errorf("%w: %s in phase %s", errProtocol, what, x.phase)
 }
 
-// begin reads the catalog version and picks the processor by path.
+// checkBody refuses a request body over the limit of the catalog in
+// force, or an empty one: every endpoint that reads a body wants one.
+func (x *exchange) checkBody(body []byte) error {
+	if x.rt != nil && int64(len(body)) > x.rt.maxBody {
+		return &bodyTooLargeError{size: int64(len(body)), limit: x.rt.maxBody}
+	}
+	if len(body) == 0 {
+		return errEmptyBody
+	}
+	return nil
+}
+
+// begin reads the catalog version and makes the request's processor from
+// the endpoint its path names.
 func (x *exchange) begin(h *corev3.HeaderMap) {
 	x.rt = x.srv.rt.Load()
 	x.requestID = headerBytes(h, "x-request-id")
@@ -168,32 +197,11 @@ func (x *exchange) begin(h *corev3.HeaderMap) {
 		path = path[:i]
 	}
 	x.path = path
-	x.proc = route(path)
+	x.proc = x.srv.endpoints.processor(x, path)
 }
 
 func (x *exchange) finish() {
 	if x.proc != nil {
-		x.proc.finish(x)
+		x.proc.finish()
 	}
-}
-
-// route maps a path to its processor.
-func route(path string) processor {
-	switch path {
-	case "/v1/chat/completions":
-		return chat{}
-	case "/v1/extractions":
-		return extraction{}
-	case "/playground/v1/chat/completions":
-		return chat{guest: true}
-	case "/playground":
-		return local{answer: playground}
-	case "/health":
-		return local{answer: healthAnswer}
-	case "/v1/status/routes":
-		return local{answer: statusRoutes}
-	case "/v1/billing/status":
-		return local{answer: billingStatus}
-	}
-	return local{answer: notFound}
 }

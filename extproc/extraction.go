@@ -13,42 +13,38 @@ import (
 // extraction is the processor for POST /v1/extractions: the
 // request becomes a structured-output chat completion, and the answer is
 // validated against the caller's schema before it is returned.
-type extraction struct{ chat }
+type extraction struct{ *chat }
 
-func (extraction) requestBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+func (e extraction) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	c := e.chat
+	x := c.x
 	body := b.GetBody()
-	if int64(len(body)) > x.rt.maxBody {
-		return nil, &bodyTooLargeError{size: int64(len(body)), limit: x.rt.maxBody}
-	}
-	if len(body) == 0 {
-		return nil, errEmptyBody
-	}
 	req, err := extract.ParseRequest(body, extract.DefaultMaxSchemaBytes, x.rt.maxDepth)
 	if err != nil {
 		return nil, depthError(err, x.rt.maxDepth)
 	}
-	c := &x.chat
 	c.extraction = req
 	if req.HasRouting {
 		if c.block, err = routing.Parse(req.Routing); err != nil {
 			return nil, err
 		}
 	}
-	if err := x.decide([]byte(req.Model)); err != nil {
+	if err := c.decide([]byte(req.Model)); err != nil {
 		return nil, err
 	}
 	x.bufs.req = append(x.bufs.req[:0], req.UpstreamBody(c.decision.Route.Model)...)
-	return x.sendUpstream(x.bufs.req), nil
+	return c.sendUpstream(x.bufs.req), nil
 }
 
 // responseBody turns the provider's chat completion into the extraction
 // answer: 200 with the parsed output, 422 when it does not match the
 // schema, 502 when the answer holds no content. Provider errors pass as
 // they do for chat.
-func (p extraction) responseBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
-	c := &x.chat
+func (e extraction) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	c := e.chat
+	x := c.x
 	if !c.decided || c.status >= 300 || !c.wholeBody(b) {
-		return p.chat.responseBody(x, b)
+		return c.responseBody(b)
 	}
 	status := 200
 	var out []byte
@@ -58,15 +54,16 @@ func (p extraction) responseBody(x *exchange, b *extprocv3.HttpBody) (*extprocv3
 	case err == nil:
 		out = res.Body(c.decision.Tier.Alias, c.routeJSON)
 	case errors.As(err, &invalid):
-		status = 422
-		out = invalid.Body(c.decision.Tier.Alias, c.routeJSON)
+		r := refusals[causeInvalidOutput]
+		status = r.status
+		out = invalid.Body(c.decision.Tier.Alias, c.routeJSON, r.errType, r.code)
 	default:
-		status = 502
-		e := &apiError{status: 502, errType: "upstream_error", code: "no_content", detail: "The provider's answer held no usable content"}
+		e := newAPIError(causeNoContent, "The provider's answer held no usable content")
+		status = e.status
 		out = e.body()
 	}
 	c.status = status
-	x.settle()
+	c.settle()
 	mu := x.rp.mutation(phRespBody)
 	if status != 200 {
 		mu.set(":status", strconv.Itoa(status))

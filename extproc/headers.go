@@ -2,6 +2,7 @@ package extproc
 
 import (
 	"strconv"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -79,13 +80,12 @@ func (mu *mutation) remove(key string) {
 	mu.m.RemoveHeaders = append(mu.m.RemoveHeaders, key)
 }
 
-// rateLimitHeaders renders the x-ratelimit-* headers of an admission.
-func rateLimitHeaders(a admission) [][2]string {
-	return [][2]string{
-		{"x-ratelimit-limit-requests", strconv.Itoa(a.Limit)},
-		{"x-ratelimit-remaining-requests", strconv.Itoa(a.Remaining)},
-		{"x-ratelimit-reset-requests", seconds(a.Reset)},
-	}
+// setRateLimit adds the x-ratelimit-* headers that tell a client where its
+// window stands, on routed answers and 429s alike.
+func (mu *mutation) setRateLimit(a admission) {
+	mu.setInt("x-ratelimit-limit-requests", a.Limit)
+	mu.setInt("x-ratelimit-remaining-requests", a.Remaining)
+	mu.set("x-ratelimit-reset-requests", seconds(a.Reset))
 }
 
 // immediate builds an ImmediateResponse with a JSON body.
@@ -95,6 +95,11 @@ func immediate(status int, body []byte, details string, headers [][2]string) *ex
 	for _, h := range headers {
 		mu.set(h[0], h[1])
 	}
+	return immediateWith(mu, status, body, details)
+}
+
+// immediateWith builds an ImmediateResponse with the given headers.
+func immediateWith(mu mutation, status int, body []byte, details string) *extprocv3.ProcessingResponse {
 	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ImmediateResponse{
 		ImmediateResponse: &extprocv3.ImmediateResponse{
 			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(status)},
@@ -107,8 +112,15 @@ func immediate(status int, body []byte, details string, headers [][2]string) *ex
 
 // errorReply turns an API error into the sidecar's own error reply.
 func errorReply(e *apiError) *extprocv3.ProcessingResponse {
-	headers := append([][2]string{{"x-cpen-status", "rejected"}}, e.headers...)
-	return immediate(e.status, e.body(), "cpen_"+e.code, headers)
+	var mu mutation
+	mu.set("content-type", "application/json")
+	mu.set("x-cpen-status", "rejected")
+	if e.limited != nil {
+		mu.setRateLimit(*e.limited)
+		retry := int64((e.limited.RetryAfter + time.Second - 1) / time.Second)
+		mu.set("retry-after", strconv.FormatInt(max(retry, 1), 10))
+	}
+	return immediateWith(mu, e.status, e.body(), "cpen_"+e.code)
 }
 
 // atoi parses a small non-negative decimal such as a :status; 0 if malformed.

@@ -34,8 +34,6 @@ func appendBool(b []byte, v bool) []byte {
 	return append(b, "false"...)
 }
 
-func appendInt(b []byte, n int) []byte { return strconv.AppendInt(b, int64(n), 10) }
-
 // seconds renders a duration as whole seconds, rounded up ("12s").
 func seconds(d time.Duration) string {
 	s := int64((d + time.Second - 1) / time.Second)

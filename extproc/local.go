@@ -3,41 +3,65 @@ package extproc
 import (
 	"time"
 
-	"github.com/cpen/router/config"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
+	"github.com/cpen/router/config"
 )
 
 // passThrough answers every phase with CONTINUE and no change. It serves
 // streams that start at the response (Envoy's own local replies).
-type passThrough struct{}
+type passThrough struct{ x *exchange }
 
-func (passThrough) requestHeaders(x *exchange, _ *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
-	return x.rp.requestHeaders(nil), nil
+func (p passThrough) requestHeaders(*extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+	return p.x.rp.requestHeaders(nil), nil
 }
 
-func (passThrough) requestBody(x *exchange, _ *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
-	return x.rp.requestBody(nil), nil
+func (p passThrough) requestBody(*extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	return p.x.rp.requestBody(nil), nil
 }
 
-func (passThrough) responseHeaders(x *exchange, _ *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
-	return x.rp.responseHeaders(nil), nil
+func (p passThrough) responseHeaders(*extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+	return p.x.rp.responseHeaders(nil), nil
 }
 
-func (passThrough) responseBody(x *exchange, _ *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
-	return x.rp.responseBody(nil), nil
+func (p passThrough) responseBody(*extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	return p.x.rp.responseBody(nil), nil
 }
 
-func (passThrough) finish(*exchange) {}
+func (passThrough) finish() {}
 
-// local serves endpoints the sidecar answers itself, at the request headers.
+// localAnswer answers a request at its headers, from the sidecar itself.
+type localAnswer func(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error)
+
+// local serves an endpoint the sidecar answers itself, at the request
+// headers; any later phase passes unchanged.
 type local struct {
-	passThrough
-	answer func(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error)
+	x      *exchange
+	answer localAnswer
 }
 
-func (l local) requestHeaders(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
-	return l.answer(x, h)
+// localFactory makes the processors of an endpoint answered locally.
+func localFactory(answer localAnswer) factory {
+	return func(x *exchange) processor { return &local{x: x, answer: answer} }
 }
+
+func (l *local) requestHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+	return l.answer(l.x, h)
+}
+
+func (l *local) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	return passThrough{l.x}.requestBody(b)
+}
+
+func (l *local) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+	return passThrough{l.x}.responseHeaders(h)
+}
+
+func (l *local) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	return passThrough{l.x}.responseBody(b)
+}
+
+func (*local) finish() {}
 
 func notFound(*exchange, *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
 	return nil, errNotFound
@@ -49,7 +73,10 @@ func healthAnswer(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingR
 		return nil, err
 	}
 	if x.rt == nil || !x.rt.canRoute(x.srv.opts.now()) {
-		return immediate(503, []byte(`{"status":"unavailable","detail":"No tier can route: no catalog, or every tier is down"}`), "cpen_health", nil), nil
+		// The body is a state report, not an error object: monitors read
+		// "status".
+		return immediate(refusals[causeNoTierCanRoute].status,
+			[]byte(`{"status":"unavailable","detail":"No tier can route: no catalog, or every tier is down"}`), "cpen_health", nil), nil
 	}
 	return immediate(200, []byte(`{"status":"ok"}`), "cpen_health", nil), nil
 }

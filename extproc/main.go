@@ -8,9 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -19,7 +17,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 
@@ -62,9 +59,10 @@ const KeepaliveMinTime = 10 * time.Millisecond
 const streamWorkers = 64
 
 // Main runs the sidecar until ctx ends (SIGTERM), then drains in-flight
-// streams. It returns an error for bad flags, a bad catalog or a listener
-// that cannot start.
-func Main(ctx context.Context, args []string, stderr io.Writer) error {
+// streams. Each value on reload re-reads the catalog file (the command
+// sends one per SIGHUP); Main installs no signal handler itself. It returns
+// an error for bad flags, a bad catalog or a listener that cannot start.
+func Main(ctx context.Context, args []string, stderr io.Writer, reload <-chan os.Signal) error {
 	set, err := config.ParseSettings(args, os.Getenv, stderr)
 	if err != nil {
 		return err
@@ -136,11 +134,14 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 		// per request would grow its stack again every time.
 		grpc.NumStreamWorkers(streamWorkers))
 	extprocv3.RegisterExternalProcessorServer(gs, srv)
-	hs := health.NewServer()
+	hs := newGRPCHealth(srv)
 	healthpb.RegisterHealthServer(gs, hs)
 	admin := &http.Server{Handler: adminHandler(srv, reg, set.Pprof), ReadHeaderTimeout: 5 * time.Second}
 
-	errc := make(chan error, 3)
+	// Both serve goroutines report on errc exactly once; Main returns only
+	// after both have.
+	errc := make(chan error, 2)
+	pending := 2
 	go func() { errc <- gs.Serve(lis) }()
 	go func() {
 		if err := admin.Serve(adminLis); !errors.Is(err, http.ErrServerClosed) {
@@ -149,22 +150,19 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		errc <- nil
 	}()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
 		if watcher != nil {
-			watcher.Run(ctx, hup)
+			watcher.Run(ctx, reload)
 			return
 		}
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-hup:
-				log.Info("SIGHUP ignored: running on the embedded catalog")
+			case <-reload:
+				log.Info("reload ignored: running on the embedded catalog")
 			}
 		}
 	}()
@@ -174,23 +172,27 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errc:
+		pending--
 	}
 	cancel()
 	<-watchDone
 	// Not ready at once, so that Envoy's health checks and Kubernetes stop
 	// sending traffic; new streams are still served for the drain delay.
 	srv.StartDraining()
-	hs.Shutdown()
 	log.Info("draining: reporting NOT_SERVING", zap.Duration("drain_delay", set.DrainDelay))
 	if serveErr == nil && set.DrainDelay > 0 {
 		delay := time.NewTimer(set.DrainDelay)
 		select {
 		case <-delay.C:
 		case serveErr = <-errc:
+			pending--
 			delay.Stop()
 		}
 	}
 	log.Info("draining in-flight streams", zap.Duration("timeout", set.DrainTimeout))
+	// Health watchers saw NOT_SERVING during the delay; their streams
+	// would hold GracefulStop for good.
+	hs.Shutdown()
 	drained := make(chan struct{})
 	go func() { gs.GracefulStop(); close(drained) }()
 	select {
@@ -204,6 +206,11 @@ func Main(ctx context.Context, args []string, stderr io.Writer) error {
 	shutCtx, shutCancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer shutCancel()
 	_ = admin.Shutdown(shutCtx)
+	for ; pending > 0; pending-- {
+		if err := <-errc; serveErr == nil {
+			serveErr = err
+		}
+	}
 	log.Info("stopped")
 	return serveErr
 }

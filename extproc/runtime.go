@@ -98,6 +98,7 @@ func (s *Server) Apply(c *config.Catalog) error {
 	if !s.rt.CompareAndSwap(prev, rt) {
 		return errors.New("another catalog was applied meanwhile; this one is refused")
 	}
+	s.ready.signal()
 	if prev != nil {
 		s.metrics.forgetRoutes(droppedRoutes(prev.index, ix))
 	}

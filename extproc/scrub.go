@@ -14,8 +14,8 @@ const minScrubbedName = 3
 // route's upstream model becomes the alias and the provider's name
 // "provider". A JSON object also gets the alias in "model", cpen_status
 // "failed" and cpen_route. Nil leaves the body as it is.
-func (x *exchange) scrubError(body []byte) []byte {
-	c := &x.chat
+func (c *chat) scrubError(body []byte) []byte {
+	x := c.x
 	clean := body
 	if m := c.decision.Route.Model; m != "" && bytes.Contains(clean, []byte(m)) {
 		clean = bytes.ReplaceAll(clean, []byte(m), []byte(plainAlias(c.decision.Tier.Alias)))
@@ -24,7 +24,7 @@ func (x *exchange) scrubError(body []byte) []byte {
 		clean = replaceFold(clean, name, "provider")
 	}
 	if c.rewrite && jsonbody.Shape(clean) {
-		x.bufs.resp = x.patchObject(x.bufs.resp[:0], clean, true, true, "failed")
+		x.bufs.resp = c.patchObject(x.bufs.resp[:0], clean, true, true, "failed")
 		return x.bufs.resp
 	}
 	if len(clean) == len(body) && bytes.Equal(clean, body) {

@@ -4,6 +4,7 @@
 package extproc
 
 import (
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -21,16 +22,18 @@ import (
 )
 
 // PinStore keeps continuity pins per key and alias: the route the
-// continuity strategy keeps serving while it fits.
+// continuity strategy keeps serving while it fits. ctx is the stream's: a
+// stream Envoy has given up on stops waiting for a remote store.
 type PinStore interface {
-	Get(key, alias string, now time.Time) (selector.Pin, bool)
-	Set(key, alias string, p selector.Pin, now time.Time)
+	Get(ctx context.Context, key, alias string, now time.Time) (selector.Pin, bool)
+	Set(ctx context.Context, key, alias string, p selector.Pin, now time.Time)
 }
 
 // RateLimiter counts admissions in a sliding 60-second window per key.
+// ctx is the stream's, as for PinStore.
 type RateLimiter interface {
-	Admit(key string, limit int, now time.Time) state.Admission
-	Peek(key string, limit int, now time.Time) state.Admission
+	Admit(ctx context.Context, key string, limit int, now time.Time) state.Admission
+	Peek(ctx context.Context, key string, limit int, now time.Time) state.Admission
 }
 
 // RouteHealth is the live state of the routes of one catalog version, by
@@ -106,12 +109,14 @@ type Server struct {
 	metrics *Metrics
 	// draining is set from SIGTERM on: the process reports not ready.
 	draining atomic.Bool
+	ready    readiness
 	// msgLimit is the gRPC message limit fixed at start (0 before).
 	msgLimit atomic.Int64
 	workers  *workers
 	// exchanges recycles per-stream state (about 10 KiB with its inline
 	// answers); sync.Pool is per-P, not a global lock.
 	exchanges sync.Pool
+	endpoints endpoints
 }
 
 var _ extprocv3.ExternalProcessorServer = (*Server)(nil)
@@ -132,7 +137,9 @@ func NewServer(log *zap.Logger, m *Metrics, opts ...Option) *Server {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	return &Server{opts: o, log: log, metrics: m, workers: newWorkers()}
+	s := &Server{opts: o, log: log, metrics: m, workers: newWorkers()}
+	s.endpoints = s.newEndpoints()
+	return s
 }
 
 // Ready reports whether a catalog is loaded, some tier can route and the
@@ -143,7 +150,14 @@ func (s *Server) Ready() bool {
 }
 
 // StartDraining marks the process as shutting down: not ready from now on.
-func (s *Server) StartDraining() { s.draining.Store(true) }
+func (s *Server) StartDraining() {
+	s.draining.Store(true)
+	s.ready.signal()
+}
+
+// readinessChanged returns a channel closed at the next catalog applied or
+// at the start of draining.
+func (s *Server) readinessChanged() <-chan struct{} { return s.ready.wait() }
 
 // Draining reports whether StartDraining was called.
 func (s *Server) Draining() bool { return s.draining.Load() }
@@ -152,13 +166,13 @@ func (s *Server) newExchange() *exchange {
 	if x, ok := s.exchanges.Get().(*exchange); ok {
 		return x
 	}
-	return &exchange{srv: s, log: s.log}
+	return &exchange{ctx: context.Background(), srv: s, log: s.log}
 }
 
 // release ends the stream's processing and recycles its state.
 func (s *Server) release(x *exchange) {
 	x.finish()
-	*x = exchange{srv: s, log: s.log, bufs: x.bufs.reset()}
+	*x = exchange{ctx: context.Background(), srv: s, log: s.log, bufs: x.bufs.reset(), parked: x.parked}
 	s.exchanges.Put(x)
 }
 
@@ -188,9 +202,10 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 // serve runs the receive loop of one stream, moving the idle deadline on
 // with every message.
 func (s *Server) serve(stream extprocv3.ExternalProcessor_ProcessServer, idle *time.Timer) error {
-	x := s.newExchange()
-	defer s.release(x)
 	ctx := stream.Context()
+	x := s.newExchange()
+	x.ctx = ctx
+	defer s.release(x)
 	for {
 		req, err := stream.Recv()
 		if err != nil {

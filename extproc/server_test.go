@@ -60,7 +60,7 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-func newTestServer(t testing.TB, catalogFile string) (*Server, *clock) {
+func newTestServer(t testing.TB, catalogFile string, opts ...Option) (*Server, *clock) {
 	t.Helper()
 	cat, err := config.LoadFile(catalogFile)
 	if err != nil {
@@ -68,8 +68,8 @@ func newTestServer(t testing.TB, catalogFile string) (*Server, *clock) {
 	}
 	clk := &clock{t: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
 	env := map[string]string{"PROV_A_KEY": "sk-prov-a", "PROV_B_KEY": "sk-prov-b"}
-	s := NewServer(zap.NewNop(), nil, WithClock(clk.now),
-		WithEnv(func(k string) string { return env[k] }, os.ReadFile))
+	s := NewServer(zap.NewNop(), nil, append([]Option{WithClock(clk.now),
+		WithEnv(func(k string) string { return env[k] }, os.ReadFile)}, opts...)...)
 	t.Cleanup(s.Close)
 	if err := s.Apply(cat); err != nil {
 		t.Fatal(err)
@@ -236,4 +236,18 @@ func TestChatSeedExample(t *testing.T) {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// chatOf returns the chat processor of an exchange of a chat or extraction
+// request, or fails.
+func chatOf(tb testing.TB, x *exchange) *chat {
+	tb.Helper()
+	switch p := x.proc.(type) {
+	case *chat:
+		return p
+	case extraction:
+		return p.chat
+	}
+	tb.Fatalf("processor %T is not a chat", x.proc)
+	return nil
 }

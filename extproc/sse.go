@@ -28,8 +28,8 @@ type sseState struct {
 // data chunk, cpen_status on the chunk that carries usage), incomplete ones
 // held back. At the end everything held is flushed, and a final chunk with
 // cpen_status is added before [DONE] if no chunk carried usage.
-func (x *exchange) streamChunk(dst, chunk []byte, eos bool) []byte {
-	s := &x.chat.sse
+func (c *chat) streamChunk(dst, chunk []byte, eos bool) []byte {
+	s := &c.sse
 	data, from := chunk, 0
 	held := len(s.pending) > 0
 	if held {
@@ -44,18 +44,18 @@ func (x *exchange) streamChunk(dst, chunk []byte, eos bool) []byte {
 			break
 		}
 		if len(ln) == 0 { // a blank line ends the event
-			dst = x.streamEvent(dst, data[start:lines.at])
+			dst = c.streamEvent(dst, data[start:lines.at])
 			start = lines.at
 		}
 	}
 	rest, scanned := data[start:], lines.at-start
 	if eos {
 		if len(rest) > 0 {
-			dst = x.streamEvent(dst, rest)
+			dst = c.streamEvent(dst, rest)
 			rest, scanned = nil, 0
 		}
 		if !s.statusSent && !s.done {
-			dst = x.appendStatusEvent(dst)
+			dst = c.appendStatusEvent(dst)
 		}
 	}
 	if len(rest) > maxPendingEvent {
@@ -81,8 +81,8 @@ func (x *exchange) streamChunk(dst, chunk []byte, eos bool) []byte {
 // stream, of whatever bytes are left). An event usually has a single data
 // line: that line alone is replaced, the other bytes pass as they came,
 // line ends included.
-func (x *exchange) streamEvent(dst, ev []byte) []byte {
-	s := &x.chat.sse
+func (c *chat) streamEvent(dst, ev []byte) []byte {
+	s := &c.sse
 	var (
 		payload  []byte // the first data line's value
 		at, end  int    // that line's bounds in ev, without its line end
@@ -105,10 +105,10 @@ func (x *exchange) streamEvent(dst, ev []byte) []byte {
 	case dataRows == 0:
 		return append(dst, ev...)
 	case dataRows > 1:
-		return x.streamDataLines(dst, ev)
+		return c.streamDataLines(dst, ev)
 	case string(payload) == "[DONE]":
 		if !s.statusSent && !s.done {
-			dst = x.appendStatusEvent(dst)
+			dst = c.appendStatusEvent(dst)
 		}
 		s.done = true
 		return append(dst, ev...)
@@ -117,7 +117,7 @@ func (x *exchange) streamEvent(dst, ev []byte) []byte {
 	}
 	dst = append(dst, ev[:at]...)
 	dst = append(dst, "data: "...)
-	dst = x.streamObject(dst, payload)
+	dst = c.streamObject(dst, payload)
 	return append(dst, ev[end:]...)
 }
 
@@ -128,8 +128,8 @@ func (x *exchange) streamEvent(dst, ev []byte) []byte {
 // fewer if the model's old value spanned lines). Otherwise no client can
 // read the event as a chunk; each line that is an object by itself still
 // has its model replaced, so the provider's model never shows.
-func (x *exchange) streamDataLines(dst, ev []byte) []byte {
-	s := &x.chat.sse
+func (c *chat) streamDataLines(dst, ev []byte) []byte {
+	s := &c.sse
 	s.data = s.data[:0]
 	dataRows := 0
 	for lines := newSSELines(ev, 0, true); ; {
@@ -147,7 +147,7 @@ func (x *exchange) streamDataLines(dst, ev []byte) []byte {
 	}
 	whole := sseObject(s.data)
 	if whole {
-		s.patched = x.streamObject(s.patched[:0], s.data)
+		s.patched = c.streamObject(s.patched[:0], s.data)
 	}
 	segs, more := s.patched, whole // the rewritten data not yet written, LF-separated
 	for lines := newSSELines(ev, 0, true); ; {
@@ -172,7 +172,7 @@ func (x *exchange) streamDataLines(dst, ev []byte) []byte {
 			}
 		case sseObject(v):
 			dst = append(dst, "data: "...)
-			dst = x.patchObject(dst, v, false, false, "completed")
+			dst = c.patchObject(dst, v, false, false, "completed")
 			dst = append(dst, le...)
 		default:
 			dst = append(append(dst, ln...), le...)
@@ -184,10 +184,10 @@ func (x *exchange) streamDataLines(dst, ev []byte) []byte {
 // streamObject appends one chunk object rewritten: model → alias,
 // cpen_route if it is the first, cpen_status if it is the first to carry
 // usage.
-func (x *exchange) streamObject(dst, obj []byte) []byte {
-	s := &x.chat.sse
+func (c *chat) streamObject(dst, obj []byte) []byte {
+	s := &c.sse
 	withUsage := hasUsage(obj)
-	dst = x.patchObject(dst, obj, !s.routeSent, withUsage && !s.statusSent, "completed")
+	dst = c.patchObject(dst, obj, !s.routeSent, withUsage && !s.statusSent, "completed")
 	s.routeSent = true
 	s.statusSent = s.statusSent || withUsage
 	return dst
@@ -294,14 +294,14 @@ func hasUsage(obj []byte) bool {
 
 // appendStatusEvent adds a final data chunk with cpen_status for streams
 // whose provider sent no usage chunk.
-func (x *exchange) appendStatusEvent(dst []byte) []byte {
-	s := &x.chat.sse
+func (c *chat) appendStatusEvent(dst []byte) []byte {
+	s := &c.sse
 	dst = append(dst, `data: {"object":"chat.completion.chunk","model":`...)
-	dst = append(dst, x.chat.aliasJSON...)
+	dst = append(dst, c.aliasJSON...)
 	dst = append(dst, `,"choices":[],"cpen_status":"completed"`...)
 	if !s.routeSent {
 		dst = append(dst, `,"cpen_route":`...)
-		dst = append(dst, x.chat.routeJSON...)
+		dst = append(dst, c.routeJSON...)
 		s.routeSent = true
 	}
 	s.statusSent = true

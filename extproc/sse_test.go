@@ -100,9 +100,9 @@ func TestStreamWithoutUsage(t *testing.T) {
 	}
 }
 
-// streamExchange returns an exchange routed for a "stream": true request
+// streamExchange returns the chat processor of an exchange routed for a "stream": true request
 // whose response headers opened an event stream, ready for streamChunk.
-func streamExchange(tb testing.TB) *exchange {
+func streamExchange(tb testing.TB) *chat {
 	tb.Helper()
 	s, _ := newTestServer(tb, "testdata/catalog.yaml")
 	x := s.newExchange()
@@ -113,17 +113,18 @@ func streamExchange(tb testing.TB) *exchange {
 			tb.Fatal(err)
 		}
 	}
-	if !x.chat.streaming || string(x.chat.aliasJSON) != `"cpen/middle"` || len(x.chat.routeJSON) == 0 {
-		tb.Fatalf("not a rewritten stream: streaming %v, alias %s", x.chat.streaming, x.chat.aliasJSON)
+	c := chatOf(tb, x)
+	if !c.streaming || string(c.aliasJSON) != `"cpen/middle"` || len(c.routeJSON) == 0 {
+		tb.Fatalf("not a rewritten stream: streaming %v, alias %s", c.streaming, c.aliasJSON)
 	}
-	return x
+	return c
 }
 
 // feed runs chunks through a fresh stream, the last one with end of
 // stream, and returns the bytes forwarded. Each chunk is overwritten once
 // answered, as the request that carried it is gone by then.
-func feed(x *exchange, chunks ...[]byte) string {
-	x.chat.sse = sseState{}
+func feed(x *chat, chunks ...[]byte) string {
+	x.sse = sseState{}
 	var out []byte
 	for i, c := range chunks {
 		c = bytes.Clone(c)
@@ -227,10 +228,10 @@ func refObject(data string) (map[string]json.RawMessage, bool) {
 }
 
 // refStatusEvent is the chunk the sidecar adds when no chunk carried usage.
-func refStatusEvent(x *exchange, withRoute bool) string {
+func refStatusEvent(x *chat, withRoute bool) string {
 	ev := `data: {"object":"chat.completion.chunk","model":"cpen/middle","choices":[],"cpen_status":"completed"`
 	if withRoute {
-		ev += `,"cpen_route":` + string(x.chat.routeJSON)
+		ev += `,"cpen_route":` + string(x.routeJSON)
 	}
 	return ev + "}\n\n"
 }
@@ -241,7 +242,7 @@ func refStatusEvent(x *exchange, withRoute bool) string {
 // cpen_route on the first, cpen_status on the first with usage), other
 // events are unchanged; the status chunk comes before [DONE] or at the end
 // when no chunk carried usage. The provider's model appears nowhere.
-func checkRewrite(t *testing.T, x *exchange, in, out string) {
+func checkRewrite(t *testing.T, x *chat, in, out string) {
 	t.Helper()
 	if strings.Contains(out, "upstream-mini") {
 		t.Fatalf("the provider's model reached the client:\n%q", out)
@@ -292,7 +293,7 @@ func checkRewrite(t *testing.T, x *exchange, in, out string) {
 		}
 		obj["model"] = json.RawMessage(`"cpen/middle"`)
 		if !routeSent {
-			obj["cpen_route"] = json.RawMessage(x.chat.routeJSON)
+			obj["cpen_route"] = json.RawMessage(x.routeJSON)
 		}
 		if u, ok := obj["usage"]; ok && string(u) != "null" && !statusSent {
 			obj["cpen_status"] = json.RawMessage(`"completed"`)
@@ -415,7 +416,7 @@ func TestStreamSplitPairs(t *testing.T) {
 func TestStreamHoldsFinalCR(t *testing.T) {
 	x := streamExchange(t)
 	const first = `data: {"model":"upstream-mini"}` + "\r\r"
-	rewritten := `data: {"model":"cpen/middle","cpen_route":` + string(x.chat.routeJSON) + "}"
+	rewritten := `data: {"model":"cpen/middle","cpen_route":` + string(x.routeJSON) + "}"
 	status := refStatusEvent(x, false)
 	type step struct {
 		chunk string
@@ -435,7 +436,7 @@ func TestStreamHoldsFinalCR(t *testing.T) {
 		{"CR then CRLF ends the event", []step{{`data: {"model":"upstream-mini"}` + "\r\r\n", false, rewritten + "\r\r\n"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			x.chat.sse = sseState{}
+			x.sse = sseState{}
 			for i, st := range tc.steps {
 				if got := string(x.streamChunk(nil, []byte(st.chunk), st.eos)); got != st.want {
 					t.Fatalf("step %d (%q): got %q, want %q", i, st.chunk, got, st.want)
@@ -448,7 +449,7 @@ func TestStreamHoldsFinalCR(t *testing.T) {
 // Event shapes, each answered exactly.
 func TestStreamEventShapes(t *testing.T) {
 	x := streamExchange(t)
-	route := string(x.chat.routeJSON)
+	route := string(x.routeJSON)
 	for _, tc := range []struct{ name, in, want string }{
 		{"data without a space", `data:{"model":"upstream-mini"}` + "\n\n",
 			`data: {"model":"cpen/middle","cpen_route":` + route + "}\n\n"},
@@ -476,7 +477,7 @@ func TestStreamEventShapes(t *testing.T) {
 			`data: {"model":"cpen/middle","cpen_route":` + route + "}\r\n\r: x\n\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			x.chat.sse = sseState{}
+			x.sse = sseState{}
 			if got := string(x.streamChunk(nil, []byte(tc.in), false)); got != tc.want {
 				t.Errorf("got  %q\nwant %q", got, tc.want)
 			}
@@ -488,15 +489,15 @@ func TestStreamEventShapes(t *testing.T) {
 // forwarded as it is; what follows is read afresh.
 func TestStreamPendingBound(t *testing.T) {
 	x := streamExchange(t)
-	x.chat.sse = sseState{}
+	x.sse = sseState{}
 	long := "data: " + strings.Repeat("x", maxPendingEvent-len("data: "))
-	if got := x.streamChunk(nil, []byte(long), false); len(got) != 0 || len(x.chat.sse.pending) != maxPendingEvent {
-		t.Fatalf("forwarded %d bytes, held %d; want 0 and %d", len(got), len(x.chat.sse.pending), maxPendingEvent)
+	if got := x.streamChunk(nil, []byte(long), false); len(got) != 0 || len(x.sse.pending) != maxPendingEvent {
+		t.Fatalf("forwarded %d bytes, held %d; want 0 and %d", len(got), len(x.sse.pending), maxPendingEvent)
 	}
-	if got := string(x.streamChunk(nil, []byte("y"), false)); got != long+"y" || x.chat.sse.pending != nil {
-		t.Fatalf("forwarded %d bytes, held %d; want %d and 0", len(got), len(x.chat.sse.pending), len(long)+1)
+	if got := string(x.streamChunk(nil, []byte("y"), false)); got != long+"y" || x.sse.pending != nil {
+		t.Fatalf("forwarded %d bytes, held %d; want %d and 0", len(got), len(x.sse.pending), len(long)+1)
 	}
-	want := "\n\n" + `data: {"model":"cpen/middle","cpen_route":` + string(x.chat.routeJSON) + "}\n\n"
+	want := "\n\n" + `data: {"model":"cpen/middle","cpen_route":` + string(x.routeJSON) + "}\n\n"
 	if got := string(x.streamChunk(nil, []byte("\n\n"+`data: {"model":"upstream-mini"}`+"\n\n"), false)); got != want {
 		t.Fatalf("after the bound: got %q, want %q", got, want)
 	}
@@ -585,7 +586,7 @@ func BenchmarkStreamChunk(b *testing.B) {
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					x.chat.sse = sseState{} // as for each new exchange
+					x.sse = sseState{} // as for each new exchange
 					for j, c := range cut.chunks {
 						out = x.streamChunk(out[:0], c, j == len(cut.chunks)-1)
 					}

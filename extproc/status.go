@@ -1,13 +1,42 @@
 package extproc
 
 import (
-	"github.com/shopspring/decimal"
+	"encoding/json"
+	"fmt"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/cpen/router/config"
 	"github.com/cpen/router/selector"
 )
+
+// statusBody is the answer of GET /v1/status/routes.
+type statusBody struct {
+	Object string       `json:"object"`
+	Tiers  []tierStatus `json:"tiers"`
+}
+
+type tierStatus struct {
+	Alias      string    `json:"alias"`
+	Level      string    `json:"level"`
+	Status     string    `json:"status"`
+	Band       band      `json:"band"`
+	Candidates int       `json:"candidates"`
+	Cheapest   *cheapest `json:"cheapest"`
+}
+
+type band struct {
+	MinTotal string `json:"min_total_per_1m"`
+	MaxTotal string `json:"max_total_per_1m"`
+}
+
+type cheapest struct {
+	RouteID       string `json:"route_id"`
+	VisibleInput  string `json:"visible_input_per_1m"`
+	VisibleOutput string `json:"visible_output_per_1m"`
+	VisibleTotal  string `json:"visible_total_per_1m"`
+	Currency      string `json:"currency"`
+}
 
 // statusRoutes answers GET /v1/status/routes: per tier its
 // alias, level, status, band, live candidate count and cheapest live route.
@@ -21,47 +50,46 @@ func statusRoutes(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingR
 	}
 	rt := x.rt
 	rt.health.Advance(x.srv.opts.now())
-	b := make([]byte, 0, 1024)
-	b = append(b, `{"object":"list","tiers":[`...)
-	for i, t := range rt.index.Tiers() {
-		if i > 0 {
-			b = append(b, ',')
-		}
+	out := statusBody{Object: "list", Tiers: []tierStatus{}}
+	for _, t := range rt.index.Tiers() {
 		live := rt.index.LiveCount(t, rt.health)
-		status := string(t.Status)
+		ts := tierStatus{Alias: t.Alias, Level: t.Level, Status: string(t.Status), Candidates: live,
+			Band: band{MinTotal: selector.FormatPrice(t.MinTotal), MaxTotal: selector.FormatPrice(t.MaxTotal)}}
 		if t.Status == config.TierAvailable && live == 0 {
-			status = string(config.TierOutage)
+			ts.Status = string(config.TierOutage)
 		}
-		b = append(b, `{"alias":`...)
-		b = appendJSONString(b, t.Alias)
-		b = append(b, `,"level":`...)
-		b = appendJSONString(b, t.Level)
-		b = append(b, `,"status":`...)
-		b = appendJSONString(b, status)
-		b = append(b, `,"band":{"min_total_per_1m":`...)
-		b = appendPrice(b, t.MinTotal)
-		b = append(b, `,"max_total_per_1m":`...)
-		b = appendPrice(b, t.MaxTotal)
-		b = append(b, `},"candidates":`...)
-		b = appendInt(b, live)
-		b = append(b, `,"cheapest":`...)
 		if r, ok := rt.index.CheapestLive(t, rt.health); ok && t.Status != config.TierPlanned {
-			b = append(b, `{"route_id":`...)
-			b = appendJSONString(b, r.ID)
-			b = append(b, `,"visible_input_per_1m":`...)
-			b = appendPrice(b, r.VisibleInput)
-			b = append(b, `,"visible_output_per_1m":`...)
-			b = appendPrice(b, r.VisibleOutput)
-			b = append(b, `,"visible_total_per_1m":`...)
-			b = appendPrice(b, r.VisibleTotal)
-			b = append(b, `,"currency":"USD"}`...)
-		} else {
-			b = append(b, "null"...)
+			ts.Cheapest = &cheapest{RouteID: r.ID, VisibleInput: selector.FormatPrice(r.VisibleInput),
+				VisibleOutput: selector.FormatPrice(r.VisibleOutput), VisibleTotal: selector.FormatPrice(r.VisibleTotal), Currency: "USD"}
 		}
-		b = append(b, '}')
+		out.Tiers = append(out.Tiers, ts)
 	}
-	b = append(b, "]}"...)
-	return immediate(200, b, "cpen_status_routes", nil), nil
+	return jsonAnswer(out, "cpen_status_routes")
+}
+
+// billingBody is the answer of GET /v1/billing/status.
+type billingBody struct {
+	Object      string       `json:"object"`
+	CreditPacks []creditPack `json:"credit_packs"`
+	Checkout    checkout     `json:"checkout"`
+	Account     *account     `json:"account,omitempty"`
+}
+
+type creditPack struct {
+	ID         string `json:"id"`
+	USD        string `json:"usd"`
+	CreditsUSD string `json:"credits_usd"`
+}
+
+type checkout struct {
+	Provider   string `json:"provider"`
+	Configured bool   `json:"configured"`
+}
+
+type account struct {
+	ID        string `json:"id"`
+	KeyID     string `json:"key_id"`
+	CreditUSD string `json:"credit_usd"`
 }
 
 // billingStatus answers GET /v1/billing/status: the credit
@@ -74,45 +102,30 @@ func billingStatus(x *exchange, h *extprocv3.HttpHeaders) (*extprocv3.Processing
 	if x.rt == nil {
 		return nil, errNotReady
 	}
-	var key *config.Key
+	cat := x.rt.cat
+	out := billingBody{Object: "billing_status", CreditPacks: []creditPack{},
+		Checkout: checkout{Provider: cat.Checkout.Provider, Configured: cat.Checkout.Configured}}
 	if auth := headerBytes(h.GetHeaders(), "authorization"); len(auth) > 0 {
 		k, ok := x.rt.authenticate(auth)
 		if !ok {
 			return nil, errUnauthorized
 		}
-		key = k
+		out.Account = &account{ID: k.Account, KeyID: k.ID, CreditUSD: selector.FormatPrice(k.CreditUSD)}
 	}
-	cat := x.rt.cat
-	b := make([]byte, 0, 512)
-	b = append(b, `{"object":"billing_status","credit_packs":[`...)
-	for i, p := range cat.CreditPacks {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"id":`...)
-		b = appendJSONString(b, p.ID)
-		b = append(b, `,"usd":`...)
-		b = appendPrice(b, p.USD)
-		b = append(b, `,"credits_usd":`...)
-		b = appendPrice(b, p.CreditsUSD)
-		b = append(b, '}')
+	for _, p := range cat.CreditPacks {
+		out.CreditPacks = append(out.CreditPacks, creditPack{ID: p.ID, USD: selector.FormatPrice(p.USD), CreditsUSD: selector.FormatPrice(p.CreditsUSD)})
 	}
-	b = append(b, `],"checkout":{"provider":`...)
-	b = appendJSONString(b, cat.Checkout.Provider)
-	b = append(b, `,"configured":`...)
-	b = appendBool(b, cat.Checkout.Configured)
-	b = append(b, '}')
-	if key != nil {
-		b = append(b, `,"account":{"id":`...)
-		b = appendJSONString(b, key.Account)
-		b = append(b, `,"key_id":`...)
-		b = appendJSONString(b, key.ID)
-		b = append(b, `,"credit_usd":`...)
-		b = appendPrice(b, key.CreditUSD)
-		b = append(b, '}')
+	return jsonAnswer(out, "cpen_billing_status")
+}
+
+// jsonAnswer answers 200 with v as JSON. These are cold paths: clarity
+// over the hand-built bodies of the request path.
+func jsonAnswer(v any, kind string) (*extprocv3.ProcessingResponse, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", kind, err)
 	}
-	b = append(b, '}')
-	return immediate(200, b, "cpen_billing_status", nil), nil
+	return immediate(200, b, kind, nil), nil
 }
 
 func onlyGet(h *extprocv3.HttpHeaders) error {
@@ -120,10 +133,4 @@ func onlyGet(h *extprocv3.HttpHeaders) error {
 		return errMethod
 	}
 	return nil
-}
-
-// appendPrice appends an exact decimal as a JSON string without trailing
-// zeros ("0.04", "0").
-func appendPrice(b []byte, d decimal.Decimal) []byte {
-	return appendJSONString(b, selector.FormatPrice(d))
 }

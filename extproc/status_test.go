@@ -2,11 +2,14 @@ package extproc
 
 import (
 	"encoding/json"
-	"google.golang.org/protobuf/types/known/structpb"
 	"strings"
 	"testing"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/cpen/router/config"
+	"github.com/cpen/router/selector"
 )
 
 func get(path string, kv ...string) *extprocv3.ProcessingRequest {
@@ -22,9 +25,24 @@ func TestStatusRoutes(t *testing.T) {
 		t.Fatalf("status %d", ir.GetStatus().GetCode())
 	}
 	golden(t, "status_routes.golden.json", ir.GetBody())
-	var v map[string]any
-	if err := json.Unmarshal(ir.GetBody(), &v); err != nil {
+	// The golden's tier fields, computed again from the catalog: every
+	// tier in catalog order with its level, status and band.
+	var got statusBody
+	if err := json.Unmarshal(ir.GetBody(), &got); err != nil {
 		t.Fatalf("not JSON: %v", err)
+	}
+	cat := s.rt.Load().cat
+	if len(got.Tiers) != len(cat.Tiers) {
+		t.Fatalf("%d tiers, want %d", len(got.Tiers), len(cat.Tiers))
+	}
+	for i, ct := range cat.Tiers {
+		g := got.Tiers[i]
+		want := tierStatus{Alias: ct.Alias, Level: ct.Level, Status: string(ct.Status),
+			Band: band{MinTotal: selector.FormatPrice(ct.MinTotal), MaxTotal: selector.FormatPrice(ct.MaxTotal)}}
+		g.Candidates, g.Cheapest = 0, nil // live figures: the golden holds them
+		if g != want {
+			t.Errorf("tier %d: got %+v, want %+v", i, g, want)
+		}
 	}
 }
 
@@ -48,6 +66,7 @@ func TestBillingStatus(t *testing.T) {
 			}
 			if tc.golden != "" {
 				golden(t, tc.golden, ir.GetBody())
+				checkBillingFields(t, s, ir.GetBody(), tc.kv != nil)
 			}
 		})
 	}
@@ -115,5 +134,45 @@ func TestPlaygroundPage(t *testing.T) {
 	ir := run(t, s, get("/playground"))[0].GetImmediateResponse()
 	if ir.GetStatus().GetCode() != 200 || !strings.Contains(string(ir.GetBody()), "/playground/v1/chat/completions") {
 		t.Errorf("/playground: %d", ir.GetStatus().GetCode())
+	}
+}
+
+// checkBillingFields holds a billing answer to the catalog: its packs and
+// checkout, and with a key the account that key belongs to.
+func checkBillingFields(t *testing.T, s *Server, body []byte, withKey bool) {
+	t.Helper()
+	var got billingBody
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	cat := s.rt.Load().cat
+	if got.Object != "billing_status" || len(got.CreditPacks) != len(cat.CreditPacks) ||
+		got.Checkout != (checkout{Provider: cat.Checkout.Provider, Configured: cat.Checkout.Configured}) {
+		t.Errorf("billing %+v does not match the catalog", got)
+	}
+	for i, p := range cat.CreditPacks {
+		want := creditPack{ID: p.ID, USD: selector.FormatPrice(p.USD), CreditsUSD: selector.FormatPrice(p.CreditsUSD)}
+		if i < len(got.CreditPacks) && got.CreditPacks[i] != want {
+			t.Errorf("pack %d: %+v, want %+v", i, got.CreditPacks[i], want)
+		}
+	}
+	if !withKey {
+		if got.Account != nil {
+			t.Errorf("account %+v without a key", got.Account)
+		}
+		return
+	}
+	var key *config.Key
+	for i := range cat.Keys {
+		if cat.Keys[i].ID == "key_seed" {
+			key = &cat.Keys[i]
+		}
+	}
+	if key == nil {
+		t.Fatal("the catalog has no key_seed")
+	}
+	want := account{ID: key.Account, KeyID: key.ID, CreditUSD: selector.FormatPrice(key.CreditUSD)}
+	if got.Account == nil || *got.Account != want {
+		t.Errorf("account %+v, want %+v", got.Account, want)
 	}
 }

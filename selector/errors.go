@@ -23,6 +23,9 @@ var (
 type Error struct {
 	Err   error  // one of the sentinels above
 	Alias string // the requested alias
+	// Known are the aliases of the catalog in force, in catalog order,
+	// set with ErrUnknownModel so the answer can say what exists.
+	Known []string
 }
 
 func (e *Error) Error() string {

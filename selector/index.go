@@ -179,6 +179,15 @@ func (ix *Index) TierBytes(alias []byte) (*Tier, bool) {
 	return t, ok
 }
 
+// Aliases returns the tiers' aliases in catalog order.
+func (ix *Index) Aliases() []string {
+	out := make([]string, len(ix.tiers))
+	for i, t := range ix.tiers {
+		out[i] = t.Alias
+	}
+	return out
+}
+
 // Tiers returns the tiers in catalog order (a copy of the slice).
 func (ix *Index) Tiers() []*Tier { return slices.Clone(ix.tiers) }
 

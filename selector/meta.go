@@ -5,42 +5,45 @@ import (
 	"encoding/json"
 )
 
-// buildMetaJSON renders the cpen_route fields that depend on the route only,
-// without braces and without a leading or trailing comma.
-func buildMetaJSON(r *Route) []byte {
-	b := make([]byte, 0, 384)
-	fields := [...]struct{ name, value string }{
-		{"route_id", r.ID},
-		{"intelligence_level", r.Level},
-		{"model_family", r.ModelFamily},
-		{"input_per_1m", FormatPrice(r.InputPer1M)},
-		{"output_per_1m", FormatPrice(r.OutputPer1M)},
-		{"currency", r.Currency},
-		{"input_usd_per_1m", FormatPrice(r.InputUSD)},
-		{"output_usd_per_1m", FormatPrice(r.OutputUSD)},
-		{"estimated_cost_usd_per_1m", FormatPrice(r.EstimatedCost)},
-		{"cpen_fee_rate", FormatPrice(r.FeeRate)},
-		{"estimated_total_usd_per_1m", FormatPrice(r.EstimatedTotal)},
-	}
-	for i, f := range fields {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, f.name)
-		b = append(b, ':')
-		b = appendJSONString(b, f.value)
-	}
-	return b
+// routeMeta is the part of cpen_route that depends on the route only.
+type routeMeta struct {
+	RouteID           string `json:"route_id"`
+	IntelligenceLevel string `json:"intelligence_level"`
+	ModelFamily       string `json:"model_family"`
+	InputPer1M        string `json:"input_per_1m"`
+	OutputPer1M       string `json:"output_per_1m"`
+	Currency          string `json:"currency"`
+	InputUSD          string `json:"input_usd_per_1m"`
+	OutputUSD         string `json:"output_usd_per_1m"`
+	EstimatedCost     string `json:"estimated_cost_usd_per_1m"`
+	FeeRate           string `json:"cpen_fee_rate"`
+	EstimatedTotal    string `json:"estimated_total_usd_per_1m"`
 }
 
-// appendJSONString appends s as a JSON string.
-func appendJSONString(b []byte, s string) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+// buildMetaJSON renders the cpen_route fields that depend on the route only,
+// without braces and without a leading or trailing comma. It runs once per
+// route when a catalog is compiled, so it takes encoding/json's path.
+func buildMetaJSON(r *Route) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	// Catalog text stays as written: "&" is not "\u0026".
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		// Encoding a string cannot fail; keep a valid literal regardless.
-		return append(b, `""`...)
+	if err := enc.Encode(routeMeta{
+		RouteID:           r.ID,
+		IntelligenceLevel: r.Level,
+		ModelFamily:       r.ModelFamily,
+		InputPer1M:        FormatPrice(r.InputPer1M),
+		OutputPer1M:       FormatPrice(r.OutputPer1M),
+		Currency:          r.Currency,
+		InputUSD:          FormatPrice(r.InputUSD),
+		OutputUSD:         FormatPrice(r.OutputUSD),
+		EstimatedCost:     FormatPrice(r.EstimatedCost),
+		FeeRate:           FormatPrice(r.FeeRate),
+		EstimatedTotal:    FormatPrice(r.EstimatedTotal),
+	}); err != nil {
+		// A struct of strings always encodes; keep the object valid anyway.
+		return []byte(`"route_id":""`)
 	}
-	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+	out := bytes.TrimSpace(b.Bytes())
+	return out[1 : len(out)-1]
 }

@@ -10,7 +10,7 @@ func (ix *Index) Select(req *Request, h Health, out *Decision) error {
 	*out = Decision{}
 	t, ok := ix.byAlias[req.Alias]
 	if !ok {
-		return &Error{Err: ErrUnknownModel, Alias: req.Alias}
+		return &Error{Err: ErrUnknownModel, Alias: req.Alias, Known: ix.Aliases()}
 	}
 	if req.Strategy > StrategyContinuity || req.Mode > ModeTemporaryEscalation {
 		return &Error{Err: ErrInvalidRequest, Alias: req.Alias}

@@ -2,6 +2,7 @@ package selector
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/cpen/router/config"
@@ -180,6 +181,13 @@ func TestSelectErrors(t *testing.T) {
 			var se *Error
 			if !errors.As(err, &se) || se.Alias != tt.req.Alias {
 				t.Errorf("errors.As: %#v", se)
+			}
+			var wantKnown []string
+			if tt.wantErr == ErrUnknownModel {
+				wantKnown = []string{"cpen/low", "cpen/middle", "cpen/high", "cpen/planned", "cpen/outage", "cpen/empty"}
+			}
+			if !slices.Equal(se.Known, wantKnown) {
+				t.Errorf("Known = %q, want %q", se.Known, wantKnown)
 			}
 			if d != (Decision{}) {
 				t.Errorf("decision not reset: %+v", d)

@@ -3,7 +3,6 @@ package extract
 import (
 	"bytes"
 	"encoding/json"
-	"unicode/utf8"
 )
 
 // systemPrompt asks for the answer alone. The schema is repeated in the
@@ -62,103 +61,74 @@ func (r *Request) UpstreamBody(upstreamModel string) []byte {
 		Temperature: r.Temperature,
 		MaxTokens:   r.MaxTokens,
 	}
-	var out bytes.Buffer
-	enc := json.NewEncoder(&out)
-	// The input is the client's text; "<" stays "<" rather than "\u003c".
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(b); err != nil {
-		return nil
-	}
-	return bytes.TrimSuffix(out.Bytes(), []byte("\n"))
+	// The input is the client's text: marshal keeps "<" as "<".
+	return marshal(b)
+}
+
+// resultReply is the 200 reply.
+type resultReply struct {
+	ID         string          `json:"id"`
+	Object     string          `json:"object"`
+	Model      string          `json:"model"`
+	Output     json.RawMessage `json:"output"`
+	Usage      json.RawMessage `json:"usage"`
+	CPENStatus string          `json:"cpen_status"`
+	CPENRoute  json.RawMessage `json:"cpen_route"`
 }
 
 // Body is the 200 reply to the client. routeJSON is the
 // rendered cpen_route object.
 func (res *Result) Body(alias string, routeJSON []byte) []byte {
-	b := make([]byte, 0, len(res.ID)+len(alias)+len(res.Output)+len(res.Usage)+len(routeJSON)+128)
-	b = append(b, `{"id":`...)
-	b = appendJSONString(b, res.ID)
-	b = append(b, `,"object":"extraction","model":`...)
-	b = appendJSONString(b, alias)
-	b = append(b, `,"output":`...)
-	b = appendRaw(b, res.Output)
-	b = append(b, `,"usage":`...)
-	b = appendRaw(b, res.Usage)
-	b = append(b, `,"cpen_status":"completed","cpen_route":`...)
-	b = appendRaw(b, routeJSON)
-	return append(b, '}')
+	return marshal(resultReply{ID: res.ID, Object: "extraction", Model: alias, Output: res.Output, Usage: res.Usage,
+		CPENStatus: "completed", CPENRoute: routeJSON})
 }
 
-// invalidOutputDetail is the 422 detail; the errors list carries the
+// InvalidOutputDetail is the 422 detail; the errors list carries the
 // specifics.
-const invalidOutputDetail = "Extraction output does not match the schema"
+const InvalidOutputDetail = "Extraction output does not match the schema"
+
+type errorObject struct {
+	Message string `json:"message"`
+	Type    string `json:"type"`
+	Code    string `json:"code"`
+}
+
+// invalidOutputReply is the 422 reply.
+type invalidOutputReply struct {
+	Detail     string          `json:"detail"`
+	Error      errorObject     `json:"error"`
+	Errors     []string        `json:"errors"`
+	Output     json.RawMessage `json:"output"`
+	Model      string          `json:"model"`
+	CPENStatus string          `json:"cpen_status"`
+	CPENRoute  json.RawMessage `json:"cpen_route"`
+}
 
 // Body is the 422 reply to the client: both error shapes (detail, and an
-// OpenAI-style error object; README, Errors), plus the validation errors
-// and the answer that failed them.
-func (e *InvalidOutputError) Body(alias string, routeJSON []byte) []byte {
-	b := make([]byte, 0, len(e.Output)+len(alias)+len(routeJSON)+64*len(e.Errors)+256)
-	b = append(b, `{"detail":`...)
-	b = appendJSONString(b, invalidOutputDetail)
-	b = append(b, `,"error":{"message":`...)
-	b = appendJSONString(b, invalidOutputDetail)
-	b = append(b, `,"type":"invalid_request_error","code":"invalid_output"},"errors":[`...)
-	for i, msg := range e.Errors {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, msg)
+// OpenAI-style error object of the given type and code), plus the
+// validation errors and the answer that failed them.
+func (e *InvalidOutputError) Body(alias string, routeJSON []byte, errType, code string) []byte {
+	errs := e.Errors
+	if errs == nil {
+		errs = []string{}
 	}
-	b = append(b, `],"output":`...)
-	b = appendRaw(b, e.Output)
-	b = append(b, `,"model":`...)
-	b = appendJSONString(b, alias)
-	b = append(b, `,"cpen_status":"invalid_output","cpen_route":`...)
-	b = appendRaw(b, routeJSON)
-	return append(b, '}')
+	return marshal(invalidOutputReply{Detail: InvalidOutputDetail,
+		Error:  errorObject{Message: InvalidOutputDetail, Type: errType, Code: code},
+		Errors: errs, Output: e.Output, Model: alias, CPENStatus: "invalid_output", CPENRoute: routeJSON})
 }
 
-// appendRaw appends an already-rendered JSON value, or null for none.
-func appendRaw(b, raw []byte) []byte {
-	if len(raw) == 0 {
-		return append(b, "null"...)
+// marshal renders a reply without HTML escaping: the client's text stays
+// as written. Its values are strings and JSON already compacted, so
+// encoding cannot fail; nil is returned if it ever did.
+func marshal(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil
 	}
-	return append(b, raw...)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
-// U+FFFD, as encoding/json does, so the body is always valid JSON.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
-}
+// quoteJSON renders s as a JSON string, as marshal would.
+func quoteJSON(s string) json.RawMessage { return marshal(s) }

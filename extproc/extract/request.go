@@ -9,11 +9,11 @@ package extract
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 
-	"github.com/cpen/router/extproc/jsonbody"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/cpen/router/extproc/jsonbody"
 )
 
 // DefaultMaxSchemaBytes is used when ParseRequest gets a non-positive
@@ -175,7 +175,7 @@ func (r *Request) setField(m *jsonbody.Member, v []byte, maxSchemaBytes int) (ui
 		if string(v) == "null" {
 			return seenMaxTokens, nil
 		}
-		n, ok := intLiteral(v)
+		n, ok := jsonbody.IntLiteral(v)
 		if !ok || n < 1 || n > maxTokensLimit {
 			return seenMaxTokens, &FieldError{Field: "max_tokens", Msg: fmt.Sprintf("must be an integer from 1 to %d", maxTokensLimit)}
 		}
@@ -195,20 +195,4 @@ func jsonString(v []byte) (string, bool) {
 		return "", false
 	}
 	return s, true
-}
-
-// intLiteral accepts a plain JSON integer (no fraction, no exponent, no
-// sign), the way routing.rpm_cap does: "2.5" or "6e1" are not integers a
-// client meant.
-func intLiteral(v []byte) (int, bool) {
-	if len(v) == 0 || len(v) > 9 {
-		return 0, false
-	}
-	for _, c := range v {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-	}
-	n, err := strconv.Atoi(string(v))
-	return n, err == nil
 }

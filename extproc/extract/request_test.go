@@ -334,7 +334,7 @@ func FuzzParseExtraction(f *testing.F) {
 					t.Fatal("success body is not JSON")
 				}
 			case errors.As(err, &inv):
-				if !json.Valid(inv.Body("cpen/middle", nil)) {
+				if !json.Valid(inv.Body("cpen/middle", nil, "invalid_request_error", "invalid_output")) {
 					t.Fatal("422 body is not JSON")
 				}
 			default:

@@ -102,7 +102,7 @@ func (r *Request) Result(chatResponse []byte) (*Result, error) {
 
 	answer := []byte(stripFence(content))
 	if !json.Valid(answer) {
-		return nil, &InvalidOutputError{Errors: []string{"/: output is not valid JSON"}, Output: appendJSONString(nil, content)}
+		return nil, &InvalidOutputError{Errors: []string{"/: output is not valid JSON"}, Output: quoteJSON(content)}
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, answer); err != nil {

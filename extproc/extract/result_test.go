@@ -217,7 +217,7 @@ func TestInvalidOutputBody(t *testing.T) {
 	if !errors.As(err, &inv) {
 		t.Fatalf("Result: %v", err)
 	}
-	checkGolden(t, "invalid_output.golden.json", inv.Body("cpen/middle", readTestdata(t, "route.json")))
+	checkGolden(t, "invalid_output.golden.json", inv.Body("cpen/middle", readTestdata(t, "route.json"), "invalid_request_error", "invalid_output"))
 }
 
 func TestInvalidOutputBodyNotJSON(t *testing.T) {
@@ -227,7 +227,7 @@ func TestInvalidOutputBodyNotJSON(t *testing.T) {
 	if !errors.As(err, &inv) {
 		t.Fatalf("Result: %v", err)
 	}
-	checkGolden(t, "invalid_output_not_json.golden.json", inv.Body("cpen/middle", []byte(`{"task":"extraction"}`)))
+	checkGolden(t, "invalid_output_not_json.golden.json", inv.Body("cpen/middle", []byte(`{"task":"extraction"}`), "invalid_request_error", "invalid_output"))
 }
 
 // Bodies stay valid JSON whatever the strings hold, and a missing route or
@@ -235,7 +235,9 @@ func TestInvalidOutputBodyNotJSON(t *testing.T) {
 func TestBodyEscaping(t *testing.T) {
 	res := &Result{ID: "a\"b\\c\x00\xff\u2028", Output: json.RawMessage(`{}`)}
 	got := res.Body("cpen/\"middle\"\n", nil)
-	want := `{"id":"a\"b\\c\u0000\ufffd` + "\u2028" + `","object":"extraction","model":"cpen/\"middle\"\n","output":{},"usage":null,"cpen_status":"completed","cpen_route":null}`
+	// encoding/json escapes U+2028, which JavaScript string literals
+	// cannot hold raw.
+	want := `{"id":"a\"b\\c\u0000\ufffd\u2028","object":"extraction","model":"cpen/\"middle\"\n","output":{},"usage":null,"cpen_status":"completed","cpen_route":null}`
 	if string(got) != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}

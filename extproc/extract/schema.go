@@ -10,6 +10,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/cpen/router/extproc/jsonbody"
 	"github.com/cpen/router/extproc/quote"
 )
 
@@ -146,7 +147,7 @@ func checkNumbersAndDepth(b []byte, maxDepth int) string {
 	for i := 0; i < len(b); {
 		switch c := b[i]; {
 		case c == '"':
-			i = skipString(b, i)
+			i = jsonbody.StringEnd(b, i)
 			continue
 		case c == '{' || c == '[':
 			depth++
@@ -195,19 +196,6 @@ func exponentOK(num []byte) bool {
 		n = n*10 + int(c-'0')
 	}
 	return n <= maxExponent
-}
-
-// skipString returns the offset just past the string that starts at i.
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(b)
 }
 
 // foreignLocation walks the compiled schema and returns the location of

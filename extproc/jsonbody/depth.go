@@ -126,3 +126,7 @@ func plainQuote(w uint64) (int, bool) {
 	}
 	return bits.TrailingZeros64(q) / 8, true
 }
+
+// StringEnd returns the offset past the closing quote of the string that
+// opens at b[i], or len(b) when it is never closed.
+func StringEnd(b []byte, i int) int { return stringEnd(b, i) }

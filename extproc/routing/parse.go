@@ -6,9 +6,9 @@ package routing
 import (
 	"fmt"
 
+	"github.com/cpen/router/config"
 	"github.com/cpen/router/extproc/jsonbody"
 	"github.com/cpen/router/selector"
-	"github.com/shopspring/decimal"
 )
 
 // MaxBlockBytes bounds the routing block; no valid block comes near it.
@@ -30,8 +30,6 @@ type Block struct {
 	Mode                                    selector.ContinuityMode
 	AllowTemporaryHighPrice                 bool
 }
-
-var maxPrice = decimal.NewFromInt(1000000)
 
 // Parse parses the raw JSON value of "routing" (already known to be valid
 // JSON). null means no block.
@@ -105,33 +103,25 @@ func parseField(b *Block, m *jsonbody.Member, v []byte) (bit uint16, err error) 
 	case m.KeyIs("min_total_per_1m"):
 		return 1 << 4, price(&b.MinTotal, v)
 	case m.KeyIs("rpm_cap"):
-		n, ok := intLiteral(v)
-		if !ok || n < 1 || n > 1000000 {
-			return 1 << 5, msgError("must be an integer from 1 to 1000000")
+		n, ok := jsonbody.IntLiteral(v)
+		if !ok || n < 1 || n > config.MaxRPM {
+			return 1 << 5, msgError(fmt.Sprintf("must be an integer from 1 to %d", config.MaxRPM))
 		}
 		b.RPMCap = n
 		return 1 << 5, nil
 	case m.KeyIs("strategy"):
-		switch string(v) {
-		case `"balanced"`:
-			b.Strategy = selector.StrategyBalanced
-		case `"cheapest"`:
-			b.Strategy = selector.StrategyCheapest
-		case `"continuity"`:
-			b.Strategy = selector.StrategyContinuity
-		default:
+		st, ok := selector.ParseStrategy(string(unquoted(v)))
+		if !ok {
 			return 1 << 6, msgError(`must be one of "cheapest", "balanced", "continuity"`)
 		}
+		b.Strategy = st
 		return 1 << 6, nil
 	case m.KeyIs("continuity_mode"):
-		switch string(v) {
-		case `"stay_within_cap"`:
-			b.Mode = selector.ModeStayWithinCap
-		case `"temporary_escalation"`:
-			b.Mode = selector.ModeTemporaryEscalation
-		default:
+		mode, ok := selector.ParseContinuityMode(string(unquoted(v)))
+		if !ok {
 			return 1 << 7, msgError(`must be one of "stay_within_cap", "temporary_escalation"`)
 		}
+		b.Mode = mode
 		return 1 << 7, nil
 	case m.KeyIs("allow_temporary_high_price"):
 		switch string(v) {
@@ -147,17 +137,12 @@ func parseField(b *Block, m *jsonbody.Member, v []byte) (bit uint16, err error) 
 	return 0, nil
 }
 
-// intLiteral accepts a JSON integer literal without sign, fraction or exponent.
-func intLiteral(v []byte) (int, bool) {
-	if len(v) == 0 || len(v) > 7 || v[0] == '0' {
-		return 0, false
+// unquoted is the text of a JSON string value as written, nil for any
+// other value. Names are matched as written: an escaped spelling of a
+// strategy is not one.
+func unquoted(v []byte) []byte {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return nil
 	}
-	n := 0
-	for _, c := range v {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, true
+	return v[1 : len(v)-1]
 }

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/shopspring/decimal"
+
+	"github.com/cpen/router/config"
 	"github.com/cpen/router/selector"
 )
 
@@ -127,11 +130,11 @@ func FuzzParseRouting(f *testing.F) {
 			return
 		}
 		for _, bd := range []selector.Bound{b.MaxInput, b.MaxOutput, b.MaxTotal, b.MinTotal} {
-			if bd.Set && (bd.Value.IsNegative() || bd.Value.GreaterThan(maxPrice) || !bd.Value.Truncate(12).Equal(bd.Value)) {
+			if bd.Set && (bd.Value.IsNegative() || bd.Value.GreaterThan(decimal.NewFromInt(config.MaxPricePer1M)) || !bd.Value.Truncate(12).Equal(bd.Value)) {
 				t.Fatalf("out-of-contract price accepted: %s", bd.Value)
 			}
 		}
-		if b.RPMCap < 0 || b.RPMCap > 1000000 {
+		if b.RPMCap < 0 || b.RPMCap > config.MaxRPM {
 			t.Fatalf("rpm_cap %d accepted", b.RPMCap)
 		}
 	})

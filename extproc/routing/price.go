@@ -1,8 +1,12 @@
 package routing
 
 import (
-	"github.com/cpen/router/selector"
+	"fmt"
+
 	"github.com/shopspring/decimal"
+
+	"github.com/cpen/router/config"
+	"github.com/cpen/router/selector"
 )
 
 // maxNumberLen bounds a price literal; it also keeps exponents small, so
@@ -23,8 +27,8 @@ func Price(v []byte) (decimal.Decimal, error) {
 	if err != nil {
 		return decimal.Decimal{}, msgError("must be a decimal number (string or number)")
 	}
-	if d.IsNegative() || d.GreaterThan(maxPrice) {
-		return decimal.Decimal{}, msgError("must lie in [0, 1000000]")
+	if !config.PriceInRange(d) {
+		return decimal.Decimal{}, msgError(fmt.Sprintf("must lie in [0, %d]", config.MaxPricePer1M))
 	}
 	if !d.Truncate(12).Equal(d) {
 		return decimal.Decimal{}, msgError("must have at most 12 fractional digits")

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -12,15 +13,15 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 	l := NewLimiter()
 	p := NewPins()
 	h := NewHealth(routeIDs(4)...)
-	p.Set("key_demo", "cpen/middle", selector.Pin{RouteID: "r"}, t0)
+	p.Set(context.Background(), "key_demo", "cpen/middle", selector.Pin{RouteID: "r"}, t0)
 	for i := range 10 {
-		l.Admit("key_demo", 1000, at(time.Duration(i)))
+		l.Admit(context.Background(), "key_demo", 1000, at(time.Duration(i)))
 		h.AdmitRoute(1, 1000, at(time.Duration(i)))
 	}
 	allocs := testing.AllocsPerRun(200, func() {
-		l.Peek("key_demo", 1000, t0)
-		l.Admit("key_demo", 1000, at(time.Millisecond)) // denied once full: no growth
-		p.Get("key_demo", "cpen/middle", t0)
+		l.Peek(context.Background(), "key_demo", 1000, t0)
+		l.Admit(context.Background(), "key_demo", 1000, at(time.Millisecond)) // denied once full: no growth
+		p.Get(context.Background(), "key_demo", "cpen/middle", t0)
 		h.Route(1)
 		h.Observe(1, time.Millisecond, false, t0)
 	})
@@ -37,7 +38,7 @@ func BenchmarkLimiterAdmit(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		l.Admit(keys[i%len(keys)], 600, at(time.Duration(i)*time.Microsecond))
+		l.Admit(context.Background(), keys[i%len(keys)], 600, at(time.Duration(i)*time.Microsecond))
 	}
 }
 
@@ -55,16 +56,16 @@ func BenchmarkLimiterAdmitMixedLimits(b *testing.B) {
 		if i&1024 != 0 {
 			limit = 1
 		}
-		l.Admit(keys[i%len(keys)], limit, at(time.Duration(i)*time.Microsecond))
+		l.Admit(context.Background(), keys[i%len(keys)], limit, at(time.Duration(i)*time.Microsecond))
 	}
 }
 
 func BenchmarkPinsGet(b *testing.B) {
 	p := NewPins()
-	p.Set("key_demo", "cpen/middle", selector.Pin{RouteID: "r"}, t0)
+	p.Set(context.Background(), "key_demo", "cpen/middle", selector.Pin{RouteID: "r"}, t0)
 	b.ReportAllocs()
 	for b.Loop() {
-		p.Get("key_demo", "cpen/middle", t0)
+		p.Get(context.Background(), "key_demo", "cpen/middle", t0)
 	}
 }
 

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -54,14 +55,15 @@ func NewLimiter() *Limiter {
 
 // Admit takes a slot for key when fewer than limit admissions are in the
 // window. A limit of 0 or less means unlimited: always allowed, nothing
-// recorded. Limits above 1,000,000 count as 1,000,000.
-func (l *Limiter) Admit(key string, limit int, now time.Time) Admission {
+// recorded. Limits above 1,000,000 count as 1,000,000. The context is
+// unused: the window is in memory.
+func (l *Limiter) Admit(_ context.Context, key string, limit int, now time.Time) Admission {
 	return l.check(key, limit, now, true)
 }
 
 // Peek answers like Admit would about the window as it stands, without
 // taking a slot.
-func (l *Limiter) Peek(key string, limit int, now time.Time) Admission {
+func (l *Limiter) Peek(_ context.Context, key string, limit int, now time.Time) Admission {
 	return l.check(key, limit, now, false)
 }
 

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -27,9 +28,9 @@ func FuzzLimiter(f *testing.F) {
 			}
 			var got Admission
 			if peek {
-				got = l.Peek("k", limit, now)
+				got = l.Peek(context.Background(), "k", limit, now)
 			} else {
-				got = l.Admit("k", limit, now)
+				got = l.Admit(context.Background(), "k", limit, now)
 			}
 			if want := m.check(limit, now.UnixNano(), !peek); got != want {
 				t.Fatalf("call %d (limit %d, peek %v, t=%v): got %+v, want %+v", i/3, limit, peek, now.Sub(t0), got, want)

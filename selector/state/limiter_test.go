@@ -1,6 +1,7 @@
 package state
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -9,29 +10,29 @@ import (
 
 func TestLimiterKeysAreSeparate(t *testing.T) {
 	l := NewLimiter()
-	if !l.Admit("a", 1, t0).Allowed || !l.Admit("b", 1, t0).Allowed {
+	if !l.Admit(context.Background(), "a", 1, t0).Allowed || !l.Admit(context.Background(), "b", 1, t0).Allowed {
 		t.Fatal("first admissions denied")
 	}
-	if l.Admit("a", 1, t0).Allowed {
+	if l.Admit(context.Background(), "a", 1, t0).Allowed {
 		t.Fatal("second admission for a allowed")
 	}
 }
 
 func TestLimiterMemory(t *testing.T) {
 	l := NewLimiter()
-	l.Admit("k", 1_000_000, t0)
+	l.Admit(context.Background(), "k", 1_000_000, t0)
 	w := l.shards[shardOf("k")].m["k"]
 	if len(w.buf) != 4 {
 		t.Errorf("ring allocated %d slots for one admission, want 4", len(w.buf))
 	}
 	for i := range 10 {
-		l.Admit("k", 3, at(time.Duration(i)*time.Millisecond))
+		l.Admit(context.Background(), "k", 3, at(time.Duration(i)*time.Millisecond))
 	}
 	if w.n != 3 || len(w.buf) != 4 {
 		t.Errorf("ring holds %d of %d slots with limit 3, want 3 of 4", w.n, len(w.buf))
 	}
 	// An idle key is dropped when peeked after its window.
-	if l.Peek("k", 2, at(2*time.Minute)); l.Len() != 0 {
+	if l.Peek(context.Background(), "k", 2, at(2*time.Minute)); l.Len() != 0 {
 		t.Errorf("Len = %d after the window, want 0", l.Len())
 	}
 }
@@ -41,17 +42,17 @@ func TestLimiterMemory(t *testing.T) {
 func TestLimiterRingKeepsEveryAdmission(t *testing.T) {
 	l := NewLimiter()
 	for i := range 3 {
-		l.Admit("k", 3, at(time.Duration(i)*time.Millisecond))
+		l.Admit(context.Background(), "k", 3, at(time.Duration(i)*time.Millisecond))
 	}
 	w := l.shards[shardOf("k")].m["k"]
-	l.Admit("k", 1, at(time.Second))
-	l.Peek("k", 2, at(time.Second))
+	l.Admit(context.Background(), "k", 1, at(time.Second))
+	l.Peek(context.Background(), "k", 2, at(time.Second))
 	if w.n != 3 {
 		t.Fatalf("ring holds %d admissions after lower-limit checks, want 3", w.n)
 	}
 	var sizes []int
 	for i := range 10 {
-		if !l.Admit("k", 10, at(time.Second+time.Duration(i))).Allowed {
+		if !l.Admit(context.Background(), "k", 10, at(time.Second+time.Duration(i))).Allowed {
 			if i != 7 {
 				t.Fatalf("admission %d under limit 10 denied, want the 8th (11th of the key) denied", i)
 			}
@@ -79,26 +80,26 @@ func TestLimiterRingBoundedAtMaxLimit(t *testing.T) {
 		w.buf[i] = at(time.Duration(i)).UnixNano()
 	}
 	l.shards[shardOf("k")].m["k"] = w
-	if !l.Admit("k", 5_000_000, at(doubled)).Allowed {
+	if !l.Admit(context.Background(), "k", 5_000_000, at(doubled)).Allowed {
 		t.Fatalf("admission %d denied", doubled)
 	}
-	if len(w.buf) != maxLimit {
-		t.Fatalf("ring grew to %d slots, want %d", len(w.buf), maxLimit)
+	if len(w.buf) != MaxLimit {
+		t.Fatalf("ring grew to %d slots, want %d", len(w.buf), MaxLimit)
 	}
-	for w.n < maxLimit-1 {
+	for w.n < MaxLimit-1 {
 		w.buf[w.n] = at(time.Duration(w.n)).UnixNano()
 		w.n++
 	}
-	want := Admission{Allowed: true, Limit: maxLimit, Remaining: 0, Reset: Window - (maxLimit - 1)}
-	if got := l.Admit("k", 5_000_000, at(maxLimit-1)); got != want {
+	want := Admission{Allowed: true, Limit: MaxLimit, Remaining: 0, Reset: Window - (MaxLimit - 1)}
+	if got := l.Admit(context.Background(), "k", 5_000_000, at(MaxLimit-1)); got != want {
 		t.Errorf("millionth admission: got %+v, want %+v", got, want)
 	}
-	want = Admission{Limit: maxLimit, Reset: Window - maxLimit, RetryAfter: Window - maxLimit}
-	if got := l.Admit("k", 5_000_000, at(maxLimit)); got != want {
+	want = Admission{Limit: MaxLimit, Reset: Window - MaxLimit, RetryAfter: Window - MaxLimit}
+	if got := l.Admit(context.Background(), "k", 5_000_000, at(MaxLimit)); got != want {
 		t.Errorf("admission past a million: got %+v, want %+v", got, want)
 	}
-	if w.n != maxLimit || len(w.buf) != maxLimit {
-		t.Errorf("ring holds %d of %d slots, want %d of %d", w.n, len(w.buf), maxLimit, maxLimit)
+	if w.n != MaxLimit || len(w.buf) != MaxLimit {
+		t.Errorf("ring holds %d of %d slots, want %d of %d", w.n, len(w.buf), MaxLimit, MaxLimit)
 	}
 }
 
@@ -108,14 +109,14 @@ func TestLimiterSweepsIdleKeys(t *testing.T) {
 	inShard := 0
 	for i := range 2000 {
 		k := fmt.Sprintf("idle-%d", i)
-		l.Admit(k, 10, t0)
+		l.Admit(context.Background(), k, 10, t0)
 		if shardOf(k) == target {
 			inShard++
 		}
 	}
 	before := l.Len()
 	for i := range 500 {
-		l.Admit("live", 1_000_000, at(2*time.Minute+time.Duration(i)))
+		l.Admit(context.Background(), "live", 1_000_000, at(2*time.Minute+time.Duration(i)))
 	}
 	if got, want := l.Len(), before-inShard+1; got != want {
 		t.Errorf("Len = %d, want %d (the %d idle keys of the written shard swept)", got, want, inShard)
@@ -132,8 +133,8 @@ func TestLimiterConcurrent(t *testing.T) {
 			for i := range 200 {
 				key := fmt.Sprintf("k%d", i%4)
 				now := at(time.Duration(g*200+i) * time.Microsecond)
-				l.Peek(key, 100, now)
-				if l.Admit(key, 100, now).Allowed {
+				l.Peek(context.Background(), key, 100, now)
+				if l.Admit(context.Background(), key, 100, now).Allowed {
 					mu.Lock()
 					allowed[key]++
 					mu.Unlock()
@@ -161,7 +162,7 @@ func TestLimiterConcurrentMixedLimits(t *testing.T) {
 		wg.Go(func() {
 			for i := range 50 {
 				limit := 1 + 19*(i%2)
-				if l.Admit("k", limit, at(time.Duration(g*50+i)*time.Microsecond)).Allowed {
+				if l.Admit(context.Background(), "k", limit, at(time.Duration(g*50+i)*time.Microsecond)).Allowed {
 					mu.Lock()
 					allowed[limit]++
 					mu.Unlock()
@@ -173,7 +174,7 @@ func TestLimiterConcurrentMixedLimits(t *testing.T) {
 	if n := allowed[1] + allowed[20]; n != 20 || allowed[1] > 1 {
 		t.Errorf("admitted %d under rpm_cap 1 and %d under the key limit, want 20 in all, at most 1 capped", allowed[1], allowed[20])
 	}
-	if got := l.Peek("k", 20, at(time.Second)); got.Allowed || got.Remaining != 0 {
+	if got := l.Peek(context.Background(), "k", 20, at(time.Second)); got.Allowed || got.Remaining != 0 {
 		t.Errorf("window after the burst: %+v, want full", got)
 	}
 }

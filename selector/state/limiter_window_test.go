@@ -1,6 +1,7 @@
 package state_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -16,9 +17,9 @@ func TestLimiterWindow(t *testing.T) {
 			for i, s := range tc.Steps {
 				var got state.Admission
 				if s.Peek {
-					got = l.Peek("key", s.Limit, t0.Add(s.At))
+					got = l.Peek(context.Background(), "key", s.Limit, t0.Add(s.At))
 				} else {
-					got = l.Admit("key", s.Limit, t0.Add(s.At))
+					got = l.Admit(context.Background(), "key", s.Limit, t0.Add(s.At))
 				}
 				if got != s.Want {
 					t.Fatalf("step %d (t=%v peek=%v): got %+v, want %+v", i, s.At, s.Peek, got, s.Want)

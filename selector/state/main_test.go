@@ -1,6 +1,7 @@
 package state
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -19,12 +20,12 @@ func at(d time.Duration) time.Time { return t0.Add(d) }
 // The interfaces the ext_proc server declares for this state.
 type (
 	pinStore interface {
-		Get(key, alias string, now time.Time) (selector.Pin, bool)
-		Set(key, alias string, p selector.Pin, now time.Time)
+		Get(ctx context.Context, key, alias string, now time.Time) (selector.Pin, bool)
+		Set(ctx context.Context, key, alias string, p selector.Pin, now time.Time)
 	}
 	rateLimiter interface {
-		Admit(key string, limit int, now time.Time) Admission
-		Peek(key string, limit int, now time.Time) Admission
+		Admit(ctx context.Context, key string, limit int, now time.Time) Admission
+		Peek(ctx context.Context, key string, limit int, now time.Time) Admission
 	}
 	routeHealth interface {
 		selector.Health

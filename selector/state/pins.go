@@ -1,6 +1,7 @@
 package state
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -39,7 +40,7 @@ func NewPins() *Pins {
 }
 
 // Get returns the pin for (key, alias) unless it is missing or expired.
-func (p *Pins) Get(key, alias string, now time.Time) (selector.Pin, bool) {
+func (p *Pins) Get(_ context.Context, key, alias string, now time.Time) (selector.Pin, bool) {
 	s := &p.shards[shardOf(key, alias)]
 	k := pinKey{key, alias}
 	s.mu.Lock()
@@ -56,7 +57,7 @@ func (p *Pins) Get(key, alias string, now time.Time) (selector.Pin, bool) {
 }
 
 // Set stores or refreshes the pin for (key, alias) until now + PinTTL.
-func (p *Pins) Set(key, alias string, pin selector.Pin, now time.Time) {
+func (p *Pins) Set(_ context.Context, key, alias string, pin selector.Pin, now time.Time) {
 	s := &p.shards[shardOf(key, alias)]
 	t := now.UnixNano()
 	s.mu.Lock()

@@ -1,6 +1,7 @@
 package state_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -18,9 +19,9 @@ func TestPinsTTL(t *testing.T) {
 		t.Run(tc.Name, func(t *testing.T) {
 			p := state.NewPins()
 			for _, s := range tc.SetAt {
-				p.Set("key_demo", "cpen/middle", pin, t0.Add(s))
+				p.Set(context.Background(), "key_demo", "cpen/middle", pin, t0.Add(s))
 			}
-			got, ok := p.Get("key_demo", tc.Alias, t0.Add(tc.GetAt))
+			got, ok := p.Get(context.Background(), "key_demo", tc.Alias, t0.Add(tc.GetAt))
 			if ok != tc.WantOK {
 				t.Fatalf("Get ok = %v, want %v", ok, tc.WantOK)
 			}

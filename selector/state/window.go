@@ -1,19 +1,24 @@
 package state
 
-import "time"
+import (
+	"time"
+
+	"github.com/cpen/router/config"
+)
 
 // Window is the span of the sliding RPM windows.
 const Window = 60 * time.Second
 
-// maxLimit caps a window's limit, and so its memory.
-const maxLimit = 1_000_000
+// MaxLimit caps a window's limit, and so its memory: the largest RPM
+// figure a catalog or a client may state.
+const MaxLimit = config.MaxRPM
 
 // window is a ring of admission times (Unix nanoseconds), oldest first.
 // Admissions leave it only by time, never because a check used a lower
 // limit: every admission of the last Window counts against every check,
 // whatever limit that check applies. Since a check admits only while
 // fewer than its limit are in the window, and limits are capped at
-// maxLimit, the ring never holds more than maxLimit entries.
+// MaxLimit, the ring never holds more than MaxLimit entries.
 type window struct {
 	buf  []int64
 	head int // index of the oldest entry
@@ -36,7 +41,7 @@ func (w *window) nth(i int) int64 { return w.buf[(w.head+i)%len(w.buf)] }
 func (w *window) newest() int64 { return w.nth(w.n - 1) }
 
 // push records an admission at now (kept in order even if the clock steps
-// back). The caller admitted it under limit, so n < limit ≤ maxLimit; the
+// back). The caller admitted it under limit, so n < limit ≤ MaxLimit; the
 // ring grows by doubling but never past limit, so a key that only ever
 // sees small limits keeps a small ring.
 func (w *window) push(now int64, limit int) {
@@ -69,5 +74,5 @@ func (w *window) untilOldestLeaves(now int64) time.Duration {
 // the (n - limit + 1)-th oldest admission leaves.
 func (w *window) freeAt(limit int) int64 { return w.nth(w.n-limit) + int64(Window) }
 
-// clampLimit caps a limit at maxLimit.
-func clampLimit(limit int) int { return min(limit, maxLimit) }
+// clampLimit caps a limit at MaxLimit.
+func clampLimit(limit int) int { return min(limit, MaxLimit) }

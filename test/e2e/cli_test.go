@@ -44,19 +44,29 @@ func TestCheckConfig(t *testing.T) {
 
 // A bad flag is refused with a clear message and a non-zero exit.
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"--log-level", "loud"}, {"--drain-timeout", "soon"}, {"--no-such-flag"}} {
-		out, err := exec.Command(binPath, args...).CombinedOutput()
+	for _, tc := range []struct {
+		args []string
+		want string // the first line of the output
+	}{
+		{[]string{"--log-level", "loud"}, "cpen-extproc: --log-level must be debug, info, warn or error"},
+		{[]string{"--drain-timeout", "soon"}, `cpen-extproc: --drain-timeout: "soon" is not a duration >= 0`},
+		{[]string{"--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
+	} {
+		out, err := exec.Command(binPath, tc.args...).CombinedOutput()
 		var exit *exec.ExitError
-		if !errors.As(err, &exit) {
-			t.Errorf("%v: want a non-zero exit, got %v:\n%s", args, err, out)
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Errorf("%v: want exit status 1, got %v:\n%s", tc.args, err, out)
+		}
+		if first, _, _ := strings.Cut(string(out), "\n"); first != tc.want {
+			t.Errorf("%v: first line %q, want %q", tc.args, first, tc.want)
 		}
 	}
 }
 
-// A catalog reload that fails keeps the old catalog and says so.
+// A catalog reload that fails keeps the old catalog and counts as refused.
 func TestBadReloadKeepsCatalog(t *testing.T) {
 	s := startStack(t)
-	s.reloadCatalogExpect(func(c string) string { return c + "\nunknown_top_level: 1\n" }, `"msg":"catalog reload refused; keeping the previous catalog"`)
+	s.reloadCatalogExpect(func(c string) string { return c + "\nunknown_top_level: 1\n" }, "refused")
 	if _, got, _ := mustChat(t, s, seedKey, "cpen/middle", nil); got["route_id"] != "route_mid_01" {
 		t.Errorf("after a refused reload: %v", got)
 	}

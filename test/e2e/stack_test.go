@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -214,14 +215,16 @@ func optionsFor(base string) []option.RequestOption {
 }
 
 // reloadCatalog rewrites the catalog file, sends SIGHUP and waits until the
-// sidecar logs the reload.
+// sidecar has applied it.
 func (s *sidecar) reloadCatalog(edit func(string) string) {
 	s.t.Helper()
-	s.reloadCatalogExpect(edit, `"msg":"catalog reloaded"`)
+	s.reloadCatalogExpect(edit, "applied")
 }
 
-// reloadCatalogExpect is reloadCatalog waiting for a given log line.
-func (s *sidecar) reloadCatalogExpect(edit func(string) string, logLine string) {
+// reloadCatalogExpect is reloadCatalog waiting for a reload decision with
+// the given outcome (applied, refused, held), as counted by the
+// cpen_catalog_reloads_total metric.
+func (s *sidecar) reloadCatalogExpect(edit func(string) string, outcome string) {
 	s.t.Helper()
 	b, err := os.ReadFile(s.catalogPath)
 	if err != nil {
@@ -234,17 +237,45 @@ func (s *sidecar) reloadCatalogExpect(edit func(string) string, logLine string) 
 	if err := os.WriteFile(s.catalogPath, []byte(next), 0o644); err != nil {
 		s.t.Fatal(err)
 	}
-	before := s.logs.count(logLine)
+	before := s.reloads(outcome)
 	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		s.t.Fatal(err)
 	}
+	// The counter moves once the decision is taken; nothing pushes it to
+	// the test, so it is read until it does, within a deadline.
 	deadline := time.Now().Add(10 * time.Second)
-	for s.logs.count(logLine) == before {
+	for s.reloads(outcome) == before {
 		if time.Now().After(deadline) {
-			s.t.Fatalf("no %s logged; log:\n%s", logLine, s.logs.String())
+			s.t.Fatalf("no %s reload counted; log:\n%s", outcome, s.logs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// reloads reads cpen_catalog_reloads_total for one outcome from the admin
+// listener; 0 before the first such decision.
+func (s *sidecar) reloads(outcome string) int {
+	s.t.Helper()
+	resp, err := http.Get(s.adminURL + "/metrics")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	prefix := `cpen_catalog_reloads_total{outcome="` + outcome + `"} `
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				s.t.Fatalf("%s: %v", line, err)
+			}
+			return n
+		}
+	}
+	return 0
 }
 
 func ctx(t *testing.T) context.Context {
@@ -267,18 +298,6 @@ func (l *logBuffer) readFrom(r io.Reader) {
 		l.lines = append(l.lines, sc.Text())
 		l.mu.Unlock()
 	}
-}
-
-func (l *logBuffer) count(substr string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, ln := range l.lines {
-		if strings.Contains(ln, substr) {
-			n++
-		}
-	}
-	return n
 }
 
 func (l *logBuffer) String() string {

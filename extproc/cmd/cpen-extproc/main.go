@@ -15,7 +15,11 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	err := extproc.Main(ctx, os.Args[1:], os.Stderr)
+	// SIGHUP re-reads the catalog file.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	err := extproc.Main(ctx, os.Args[1:], os.Stderr, hup)
+	signal.Stop(hup)
 	stop()
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)

@@ -1,6 +1,7 @@
 package redisstate
 
 import (
+	"context"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -20,7 +21,7 @@ func BenchmarkAdmit(b *testing.B) {
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
-			l.Admit(keys[i%len(keys)], 600, at(time.Duration(i)*time.Microsecond))
+			l.Admit(context.Background(), keys[i%len(keys)], 600, at(time.Duration(i)*time.Microsecond))
 		}
 	})
 	b.Run("parallel", func(b *testing.B) {
@@ -29,7 +30,7 @@ func BenchmarkAdmit(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				i := n.Add(1)
-				l.Admit(keys[i%int64(len(keys))], 600, at(time.Duration(i)*time.Microsecond))
+				l.Admit(context.Background(), keys[i%int64(len(keys))], 600, at(time.Duration(i)*time.Microsecond))
 			}
 		})
 	})

@@ -1,6 +1,7 @@
 package redisstate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -8,9 +9,6 @@ import (
 
 	"github.com/cpen/router/selector/state"
 )
-
-// maxLimit caps a window's limit, as selector/state does.
-const maxLimit = 1_000_000
 
 // Limiter counts admissions per key in a sliding window of state.Window
 // shared by every Store on the same Redis and prefix. Its answers are
@@ -35,14 +33,14 @@ type Limiter struct{ s *Store }
 // window at now. A limit of 0 or less means unlimited: always allowed,
 // nothing recorded, Redis not called. Limits above 1,000,000 count as
 // 1,000,000. On a Redis error see WithFailClosed.
-func (l *Limiter) Admit(key string, limit int, now time.Time) state.Admission {
-	return l.check("limiter.admit", key, limit, now, true)
+func (l *Limiter) Admit(ctx context.Context, key string, limit int, now time.Time) state.Admission {
+	return l.check(ctx, "limiter.admit", key, limit, now, true)
 }
 
 // Peek answers like Admit would about the window as it stands, without
 // taking a slot.
-func (l *Limiter) Peek(key string, limit int, now time.Time) state.Admission {
-	return l.check("limiter.peek", key, limit, now, false)
+func (l *Limiter) Peek(ctx context.Context, key string, limit int, now time.Time) state.Admission {
+	return l.check(ctx, "limiter.peek", key, limit, now, false)
 }
 
 // windowScript runs one check on the window KEYS[1].
@@ -91,11 +89,11 @@ end
 return {allowed, n, oldest .. free}
 `
 
-func (l *Limiter) check(op, key string, limit int, now time.Time, take bool) state.Admission {
+func (l *Limiter) check(parent context.Context, op, key string, limit int, now time.Time, take bool) state.Admission {
 	if limit <= 0 {
 		return state.Admission{Allowed: true}
 	}
-	limit = min(limit, maxLimit)
+	limit = min(limit, state.MaxLimit)
 	s := l.s
 	t := max(now.UnixNano(), 0) // times before 1970 count as 1970
 	// An admission at a counts while t < a + Window: evict every a below
@@ -105,7 +103,7 @@ func (l *Limiter) check(op, key string, limit int, now time.Time, take bool) sta
 	if take {
 		takeArg, member = "1", s.member+strconv.FormatUint(s.seq.Add(1), 36)
 	}
-	ctx, cancel := s.ctx()
+	ctx, cancel := s.ctx(parent)
 	defer cancel()
 	res, err := s.window.Run(ctx, s.client, []string{s.windowKey(key)},
 		limit, evict, pad(t), takeArg, member, state.Window.Milliseconds()).Slice()

@@ -27,9 +27,9 @@ func TestLimiterWindow(t *testing.T) {
 			for i, s := range tt.Steps {
 				var got, inProcess Admission
 				if s.Peek {
-					got, inProcess = l.Peek("key", s.Limit, at(s.At)), mem.Peek("key", s.Limit, at(s.At))
+					got, inProcess = l.Peek(context.Background(), "key", s.Limit, at(s.At)), mem.Peek(context.Background(), "key", s.Limit, at(s.At))
 				} else {
-					got, inProcess = l.Admit("key", s.Limit, at(s.At)), mem.Admit("key", s.Limit, at(s.At))
+					got, inProcess = l.Admit(context.Background(), "key", s.Limit, at(s.At)), mem.Admit(context.Background(), "key", s.Limit, at(s.At))
 				}
 				if got != s.Want {
 					t.Fatalf("step %d (t=%v peek=%v): got %+v, want %+v", i, s.At, s.Peek, got, s.Want)
@@ -48,12 +48,12 @@ func TestLimiterKeysAreSeparate(t *testing.T) {
 	// ':' and '%' in keys cannot make two keys share a window.
 	keys := []string{"a", "b", "a:b", "a%3Ab", "guest:127.0.0.1"}
 	for _, k := range keys {
-		if !l.Admit(k, 1, t0).Allowed {
+		if !l.Admit(context.Background(), k, 1, t0).Allowed {
 			t.Fatalf("first admission for %q denied", k)
 		}
 	}
 	for _, k := range keys {
-		if l.Admit(k, 1, t0).Allowed {
+		if l.Admit(context.Background(), k, 1, t0).Allowed {
 			t.Fatalf("second admission for %q allowed", k)
 		}
 	}
@@ -68,7 +68,7 @@ func TestLimiterKeyLayout(t *testing.T) {
 	ctx := context.Background()
 	l := newStore(t, c, WithPrefix("p1:")).Limiter()
 	for i := range 10 {
-		l.Admit("key:x", 3, at(time.Duration(i)*time.Millisecond))
+		l.Admit(context.Background(), "key:x", 3, at(time.Duration(i)*time.Millisecond))
 	}
 	keys, err := c.Keys(ctx, "*").Result()
 	if err != nil {
@@ -90,19 +90,19 @@ func TestLimiterKeyLayout(t *testing.T) {
 	if ttl := c.PTTL(ctx, keys[0]).Val(); ttl <= 59*time.Second || ttl > state.Window {
 		t.Errorf("PTTL = %v, want about %v", ttl, state.Window)
 	}
-	l.Admit("key:x", 2, at(time.Second))
-	l.Peek("key:x", 1, at(time.Second))
+	l.Admit(context.Background(), "key:x", 2, at(time.Second))
+	l.Peek(context.Background(), "key:x", 1, at(time.Second))
 	if n := c.ZCard(ctx, keys[0]).Val(); n != 3 {
 		t.Errorf("window holds %d admissions after lower-limit checks, want 3", n)
 	}
-	l.Peek("key:x", 2, at(2*time.Minute))
+	l.Peek(context.Background(), "key:x", 2, at(2*time.Minute))
 	if n := c.Exists(ctx, keys[0]).Val(); n != 0 {
 		t.Errorf("window still exists after it emptied")
 	}
 	// Another prefix is another deployment: its own window.
 	other := newStore(t, c, WithPrefix("p2:")).Limiter()
-	l.Admit("k", 1, t0)
-	if !other.Admit("k", 1, t0).Allowed {
+	l.Admit(context.Background(), "k", 1, t0)
+	if !other.Admit(context.Background(), "k", 1, t0).Allowed {
 		t.Error("prefixes share a window")
 	}
 }
@@ -125,15 +125,15 @@ func TestLimiterReplicasShareWindow(t *testing.T) {
 		if i%2 == 1 {
 			l = b
 		}
-		if got := l.Admit("shared", 4, at(time.Duration(i)*time.Second)); got != w {
+		if got := l.Admit(context.Background(), "shared", 4, at(time.Duration(i)*time.Second)); got != w {
 			t.Fatalf("admission %d (replica %c): got %+v, want %+v", i, 'a'+i%2, got, w)
 		}
 	}
 	// Same instant on both replicas: distinct members, both counted.
-	if !a.Admit("same", 2, t0).Allowed || !b.Admit("same", 2, t0).Allowed {
+	if !a.Admit(context.Background(), "same", 2, t0).Allowed || !b.Admit(context.Background(), "same", 2, t0).Allowed {
 		t.Fatal("admissions at the same instant on two replicas denied")
 	}
-	if got := a.Peek("same", 2, t0); got.Allowed || got.Remaining != 0 {
+	if got := a.Peek(context.Background(), "same", 2, t0); got.Allowed || got.Remaining != 0 {
 		t.Errorf("after two admissions at one instant: %+v", got)
 	}
 }
@@ -151,8 +151,8 @@ func TestLimiterConcurrent(t *testing.T) {
 			for i := range 200 {
 				key := fmt.Sprintf("k%d", i%4)
 				now := at(time.Duration(g*200+i) * time.Microsecond)
-				l.Peek(key, 100, now)
-				if l.Admit(key, 100, now).Allowed {
+				l.Peek(context.Background(), key, 100, now)
+				if l.Admit(context.Background(), key, 100, now).Allowed {
 					mu.Lock()
 					allowed[key]++
 					mu.Unlock()
@@ -185,7 +185,7 @@ func TestLimiterConcurrentMixedLimits(t *testing.T) {
 			l := replicas[g%2]
 			for i := range 25 {
 				limit := 1 + 19*(i%2)
-				if l.Admit("k", limit, at(time.Duration(g*25+i)*time.Microsecond)).Allowed {
+				if l.Admit(context.Background(), "k", limit, at(time.Duration(g*25+i)*time.Microsecond)).Allowed {
 					mu.Lock()
 					allowed[limit]++
 					mu.Unlock()
@@ -208,12 +208,12 @@ func TestLimiterScriptFlushed(t *testing.T) {
 	c := r.Client(t)
 	var errs []string
 	l := newStore(t, c, WithErrorHook(func(op string, err error) { errs = append(errs, op+": "+err.Error()) })).Limiter()
-	l.Admit("k", 3, t0)
+	l.Admit(context.Background(), "k", 3, t0)
 	if err := c.ScriptFlush(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
 	want := Admission{Allowed: true, Limit: 3, Remaining: 1, Reset: 59 * time.Second}
-	if got := l.Admit("k", 3, at(time.Second)); got != want {
+	if got := l.Admit(context.Background(), "k", 3, at(time.Second)); got != want {
 		t.Errorf("after SCRIPT FLUSH: got %+v, want %+v", got, want)
 	}
 	if len(errs) != 0 {

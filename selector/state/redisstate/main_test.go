@@ -1,6 +1,7 @@
 package redisstate
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -23,12 +24,12 @@ func at(d time.Duration) time.Time { return t0.Add(d) }
 // (extproc.PinStore, extproc.RateLimiter).
 type (
 	pinStore interface {
-		Get(key, alias string, now time.Time) (selector.Pin, bool)
-		Set(key, alias string, p selector.Pin, now time.Time)
+		Get(ctx context.Context, key, alias string, now time.Time) (selector.Pin, bool)
+		Set(ctx context.Context, key, alias string, p selector.Pin, now time.Time)
 	}
 	rateLimiter interface {
-		Admit(key string, limit int, now time.Time) state.Admission
-		Peek(key string, limit int, now time.Time) state.Admission
+		Admit(ctx context.Context, key string, limit int, now time.Time) state.Admission
+		Peek(ctx context.Context, key string, limit int, now time.Time) state.Admission
 	}
 )
 

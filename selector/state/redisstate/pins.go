@@ -1,6 +1,7 @@
 package redisstate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -31,9 +32,9 @@ type Pins struct{ s *Store }
 // Get returns the pin for (key, alias) unless it is missing or expired at
 // now. A Redis error or an unreadable value is reported to the error hook
 // and answered as a miss.
-func (p *Pins) Get(key, alias string, now time.Time) (selector.Pin, bool) {
+func (p *Pins) Get(parent context.Context, key, alias string, now time.Time) (selector.Pin, bool) {
 	s := p.s
-	ctx, cancel := s.ctx()
+	ctx, cancel := s.ctx(parent)
 	defer cancel()
 	v, err := s.client.Get(ctx, s.pinKey(key, alias)).Result()
 	if errors.Is(err, redis.Nil) {
@@ -56,9 +57,9 @@ func (p *Pins) Get(key, alias string, now time.Time) (selector.Pin, bool) {
 
 // Set stores or refreshes the pin for (key, alias) until now + PinTTL. A
 // Redis error is reported to the error hook.
-func (p *Pins) Set(key, alias string, pin selector.Pin, now time.Time) {
+func (p *Pins) Set(parent context.Context, key, alias string, pin selector.Pin, now time.Time) {
 	s := p.s
-	ctx, cancel := s.ctx()
+	ctx, cancel := s.ctx(parent)
 	defer cancel()
 	v := encodePin(pin, now.UnixNano()+int64(state.PinTTL))
 	if err := s.client.Set(ctx, s.pinKey(key, alias), v, state.PinTTL).Err(); err != nil {

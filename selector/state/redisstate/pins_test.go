@@ -27,14 +27,14 @@ func TestPinsTTL(t *testing.T) {
 			p := newStore(t, client, WithPrefix("test:"+tt.Name+":")).Pins()
 			mem := state.NewPins()
 			for _, s := range tt.SetAt {
-				p.Set("key_demo", "cpen/middle", pin, at(s))
-				mem.Set("key_demo", "cpen/middle", pin, at(s))
+				p.Set(context.Background(), "key_demo", "cpen/middle", pin, at(s))
+				mem.Set(context.Background(), "key_demo", "cpen/middle", pin, at(s))
 			}
-			got, ok := p.Get("key_demo", tt.Alias, at(tt.GetAt))
+			got, ok := p.Get(context.Background(), "key_demo", tt.Alias, at(tt.GetAt))
 			if ok != tt.WantOK {
 				t.Fatalf("Get ok = %v, want %v", ok, tt.WantOK)
 			}
-			if _, memOK := mem.Get("key_demo", tt.Alias, at(tt.GetAt)); ok != memOK {
+			if _, memOK := mem.Get(context.Background(), "key_demo", tt.Alias, at(tt.GetAt)); ok != memOK {
 				t.Fatalf("Redis ok = %v, in process %v", ok, memOK)
 			}
 			if ok && !samePin(got, pin) {
@@ -64,8 +64,8 @@ func TestPinsRoundTrip(t *testing.T) {
 	}
 	for i, want := range pins {
 		alias := fmt.Sprintf("cpen/%d", i)
-		a.Set("key_demo", alias, want, t0)
-		got, ok := b.Get("key_demo", alias, at(time.Minute))
+		a.Set(context.Background(), "key_demo", alias, want, t0)
+		got, ok := b.Get(context.Background(), "key_demo", alias, at(time.Minute))
 		if !ok {
 			t.Fatalf("pin %d missing on the other replica", i)
 		}
@@ -84,14 +84,14 @@ func TestPinsRedisTTL(t *testing.T) {
 	p := newStore(t, c).Pins()
 	pin := selector.Pin{RouteID: "r", ModelFamily: "f", VisibleTotal: decimal.RequireFromString("0.2")}
 	key := "cpen:pin:key_demo:cpen/middle"
-	p.Set("key_demo", "cpen/middle", pin, t0)
+	p.Set(context.Background(), "key_demo", "cpen/middle", pin, t0)
 	if ttl := c.PTTL(ctx, key).Val(); ttl <= state.PinTTL-time.Minute || ttl > state.PinTTL {
 		t.Fatalf("PTTL after Set = %v, want about %v", ttl, state.PinTTL)
 	}
 	if err := c.PExpire(ctx, key, time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
-	p.Set("key_demo", "cpen/middle", pin, at(time.Hour))
+	p.Set(context.Background(), "key_demo", "cpen/middle", pin, at(time.Hour))
 	if ttl := c.PTTL(ctx, key).Val(); ttl <= state.PinTTL-time.Minute || ttl > state.PinTTL {
 		t.Errorf("PTTL after a second Set = %v, want about %v again", ttl, state.PinTTL)
 	}
@@ -110,10 +110,10 @@ func TestPinsKeyEscaping(t *testing.T) {
 		{"a|", "|c", "x:pin:a%7C:%7Cc"},
 	}
 	for i, k := range parts {
-		p.Set(k.key, k.alias, selector.Pin{RouteID: fmt.Sprint(i)}, t0)
+		p.Set(context.Background(), k.key, k.alias, selector.Pin{RouteID: fmt.Sprint(i)}, t0)
 	}
 	for i, k := range parts {
-		got, ok := p.Get(k.key, k.alias, t0)
+		got, ok := p.Get(context.Background(), k.key, k.alias, t0)
 		if !ok || got.RouteID != fmt.Sprint(i) {
 			t.Errorf("(%q, %q): got %+v %v, want route %d", k.key, k.alias, got, ok, i)
 		}
@@ -136,7 +136,7 @@ func TestPinsUnreadableValue(t *testing.T) {
 	for _, v := range []string{"", "garbage", "2|1|r|f|0.1", "1|x|r|f|0.1", "1|9999999999999999999|r|f|0.1", "1|1|r|f|0.1.2", "1|1|r|f"} {
 		gotOp, gotErr = "", nil
 		c.Set(context.Background(), "cpen:pin:k:a", v, 0)
-		if _, ok := p.Get("k", "a", t0); ok {
+		if _, ok := p.Get(context.Background(), "k", "a", t0); ok {
 			t.Errorf("%q read as a pin", v)
 		}
 		if gotOp != "pins.get" || !errors.Is(gotErr, errBadPin) {
@@ -155,8 +155,8 @@ func TestPinsConcurrent(t *testing.T) {
 			p := replicas[g%2]
 			for i := range 100 {
 				key := fmt.Sprintf("k%d", i%16)
-				p.Set(key, "cpen/middle", selector.Pin{RouteID: fmt.Sprint(g)}, at(time.Duration(i)))
-				if _, ok := p.Get(key, "cpen/middle", at(time.Duration(i))); !ok {
+				p.Set(context.Background(), key, "cpen/middle", selector.Pin{RouteID: fmt.Sprint(g)}, at(time.Duration(i)))
+				if _, ok := p.Get(context.Background(), key, "cpen/middle", at(time.Duration(i))); !ok {
 					t.Error("pin missing right after Set")
 				}
 			}

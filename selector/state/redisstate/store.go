@@ -109,8 +109,8 @@ func (s *Store) Limiter() *Limiter { return &Limiter{s: s} }
 // Pins returns the shared continuity pin store.
 func (s *Store) Pins() *Pins { return &Pins{s: s} }
 
-func (s *Store) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), s.opts.timeout)
+func (s *Store) ctx(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(parent, s.opts.timeout)
 }
 
 func (s *Store) fail(op string, err error) {

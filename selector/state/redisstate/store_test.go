@@ -65,13 +65,13 @@ func TestRedisDown(t *testing.T) {
 			up := newStore(t, c, tt.opts...)
 			pin := selector.Pin{RouteID: "r"}
 			for range 5 {
-				up.Limiter().Admit("k", 5, t0)
+				up.Limiter().Admit(context.Background(), "k", 5, t0)
 			}
-			up.Pins().Set("k", "a", pin, t0)
-			if got := up.Limiter().Peek("k", 5, t0); got.Allowed {
+			up.Pins().Set(context.Background(), "k", "a", pin, t0)
+			if got := up.Limiter().Peek(context.Background(), "k", 5, t0); got.Allowed {
 				t.Fatalf("full window allowed: %+v", got)
 			}
-			if _, ok := up.Pins().Get("k", "a", t0); !ok {
+			if _, ok := up.Pins().Get(context.Background(), "k", "a", t0); !ok {
 				t.Fatal("pin missing while Redis is up")
 			}
 
@@ -83,19 +83,19 @@ func TestRedisDown(t *testing.T) {
 			s := New(c, append(tt.opts, WithTimeout(timeout), WithErrorHook(h.hook))...)
 			l, p := s.Limiter(), s.Pins()
 			start := time.Now()
-			if got := l.Admit("k", 5, t0); got != tt.wantAdmit {
+			if got := l.Admit(context.Background(), "k", 5, t0); got != tt.wantAdmit {
 				t.Errorf("Admit: got %+v, want %+v", got, tt.wantAdmit)
 			}
-			if got := l.Peek("k", 5, t0); got != tt.wantPeek {
+			if got := l.Peek(context.Background(), "k", 5, t0); got != tt.wantPeek {
 				t.Errorf("Peek: got %+v, want %+v", got, tt.wantPeek)
 			}
-			if got := l.Admit("k", 0, t0); got != (Admission{Allowed: true}) {
+			if got := l.Admit(context.Background(), "k", 0, t0); got != (Admission{Allowed: true}) {
 				t.Errorf("unlimited Admit: got %+v", got)
 			}
-			if _, ok := p.Get("k", "a", t0); ok {
+			if _, ok := p.Get(context.Background(), "k", "a", t0); ok {
 				t.Error("pin read with Redis down")
 			}
-			p.Set("k", "a", pin, t0)
+			p.Set(context.Background(), "k", "a", pin, t0)
 			if d := time.Since(start); d > 4*timeout+time.Second {
 				t.Errorf("four failing calls took %v with a %v timeout", d, timeout)
 			} else {
@@ -122,7 +122,7 @@ func TestTimeout(t *testing.T) {
 	c := r.Client(t)
 	// Connect and load the script while Redis answers, without a tight
 	// timeout that a busy machine could hit.
-	newStore(t, c).Limiter().Admit("k", 5, t0)
+	newStore(t, c).Limiter().Admit(context.Background(), "k", 5, t0)
 	var h hookLog
 	l := New(c, WithTimeout(50*time.Millisecond), WithErrorHook(h.hook)).Limiter()
 	// CLIENT PAUSE ALL holds every client's commands, UNPAUSE included,
@@ -132,10 +132,14 @@ func TestTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	got := l.Admit("k", 5, at(time.Second))
+	got := l.Admit(context.Background(), "k", 5, at(time.Second))
 	took := time.Since(start)
 	t.Logf("Admit gave up after %v", took)
-	time.Sleep(pause + 100*time.Millisecond - took)
+	// The paused server answers admin's PING only once the pause is over:
+	// the next test starts against a Redis that answers.
+	if err := admin.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
 	if want := (Admission{Allowed: true, Limit: 5, Remaining: 4, Reset: 60 * time.Second}); got != want {
 		t.Errorf("Admit under pause: got %+v, want the fail-open %+v", got, want)
 	}
@@ -152,7 +156,7 @@ func TestTimeout(t *testing.T) {
 	}
 	// Redis answers again. (Whether the timed-out call took a slot depends
 	// on whether Redis ran it before the client hung up.)
-	if got := l.Admit("k", 5, at(2*time.Second)); !got.Allowed || got.Remaining < 2 {
+	if got := l.Admit(context.Background(), "k", 5, at(2*time.Second)); !got.Allowed || got.Remaining < 2 {
 		t.Errorf("after the pause: got %+v", got)
 	}
 	if ops, _ := h.take(); len(ops) != 0 {

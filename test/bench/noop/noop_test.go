@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -84,10 +85,35 @@ func TestProcessAnswersInKind(t *testing.T) {
 }
 
 func TestMainStopsWithContext(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "noop.sock")
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- Main(ctx, []string{"--grpc-addr", "127.0.0.1:0"}, io.Discard) }()
-	time.Sleep(50 * time.Millisecond)
+	go func() { done <- Main(ctx, []string{"--grpc-addr", "unix:" + sock}, io.Discard) }()
+	// One answered message shows Main is serving before it is asked to stop.
+	cc, err := grpc.NewClient("unix:"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer rcancel()
+	stream, err := extprocv3.NewExternalProcessorClient(cc).Process(rctx, grpc.WaitForReady(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{RequestHeaders: &extprocv3.HttpHeaders{}}}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := stream.Recv(); err != nil || resp.GetRequestHeaders() == nil {
+		t.Fatalf("first answer %v, %v", resp, err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != io.EOF {
+		t.Fatalf("after CloseSend: %v, want EOF", err)
+	}
 	cancel()
 	select {
 	case err := <-done:
