@@ -38,6 +38,21 @@ type Settings struct {
 	StreamIdleTimeout time.Duration // an ext_proc stream silent this long is closed
 	RedisTimeout      time.Duration // limit for each shared-state call
 	RedisFailureMode  FailureMode
+	// RedisPassword authenticates to Redis; best given as the env var, so
+	// that it is not on the command line.
+	RedisPassword string
+	RedisTLS      bool // connect to Redis over TLS, verifying it with the system's roots
+}
+
+// boolSetting reads a boolean flag's or env var's text.
+func boolSetting(name, v string) (bool, error) {
+	switch v {
+	case "true", "1":
+		return true, nil
+	case "false", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("--%s: %q is not true, false, 1 or 0", name, v)
 }
 
 // ParseSettings reads flags, each defaulting to the env var CPEN_<NAME>,
@@ -56,6 +71,7 @@ func ParseSettings(args []string, getenv func(string) string, usage io.Writer) (
 	fs.StringVar(&s.GRPCAddr, "grpc-addr", env("grpc-addr", "127.0.0.1:50051"), "ext_proc gRPC listener (host:port or unix:/path)")
 	fs.StringVar(&s.AdminAddr, "admin-addr", env("admin-addr", "127.0.0.1:9901"), "HTTP admin listener: /healthz, /readyz, /metrics (and /debug/pprof/ with --pprof)")
 	fs.StringVar(&s.RedisAddr, "redis-addr", env("redis-addr", ""), "Redis for shared state; empty keeps state in process")
+	fs.StringVar(&s.RedisPassword, "redis-password", env("redis-password", ""), "Redis password (prefer the env var CPEN_REDIS_PASSWORD: a flag shows in the process list)")
 	fs.StringVar(&s.LogLevel, "log-level", env("log-level", "info"), "debug, info, warn or error")
 	fs.StringVar(&s.CheckConfig, "check-config", env("check-config", ""), "validate this catalog `file` and exit")
 	// Values are kept as text and checked after parsing, so that a bad
@@ -73,6 +89,8 @@ func ParseSettings(args []string, getenv func(string) string, usage io.Writer) (
 	failureMode := text("redis-failure-mode", "open", "while Redis fails: open (serve on in-process state, refuse credit reservations) or closed (refuse requests that need shared state)")
 	pprof := env("pprof", "false")
 	fs.Var(boolText{&pprof}, "pprof", "serve /debug/pprof/ on the admin listener")
+	redisTLS := env("redis-tls", "false")
+	fs.Var(boolText{&redisTLS}, "redis-tls", "connect to Redis over TLS")
 	if err := fs.Parse(args); err != nil {
 		return s, err
 	}
@@ -101,12 +119,11 @@ func ParseSettings(args []string, getenv func(string) string, usage io.Writer) (
 	default:
 		return s, fmt.Errorf("--redis-failure-mode: %q is not open or closed", *failureMode)
 	}
-	switch pprof {
-	case "true", "1":
-		s.Pprof = true
-	case "false", "0":
-	default:
-		return s, fmt.Errorf("--pprof: %q is not true, false, 1 or 0", pprof)
+	if s.Pprof, err = boolSetting("pprof", pprof); err != nil {
+		return s, err
+	}
+	if s.RedisTLS, err = boolSetting("redis-tls", redisTLS); err != nil {
+		return s, err
 	}
 	switch s.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -2,6 +2,7 @@ package extproc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -80,7 +81,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer, reload <-chan os
 	metrics := NewMetrics(reg)
 	opts := []Option{WithStreamIdleTimeout(set.StreamIdleTimeout)}
 	if set.RedisAddr != "" {
-		rdb, store := sharedState(ctx, set.RedisAddr, metrics, log)
+		rdb, store := sharedState(ctx, redisOptions(set), metrics, log)
 		defer func() { _ = rdb.Close() }()
 		opts = append(opts, WithLimiter(store.Limiter()), WithPins(store.Pins()))
 	}
@@ -215,11 +216,26 @@ func Main(ctx context.Context, args []string, stderr io.Writer, reload <-chan os
 	return serveErr
 }
 
+// redisOptions are the Redis client settings of the command line: the
+// address, a password, and TLS verified against the system's roots.
+func redisOptions(set config.Settings) *redis.Options {
+	opt := &redis.Options{Addr: set.RedisAddr, Password: set.RedisPassword, ContextTimeoutEnabled: true}
+	if set.RedisTLS {
+		host, _, err := net.SplitHostPort(set.RedisAddr)
+		if err != nil {
+			host = set.RedisAddr
+		}
+		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+	}
+	return opt
+}
+
 // sharedState connects the rate limits and continuity pins to Redis, so all
 // replicas share them. A Redis that cannot be reached at start is logged,
 // not fatal: the limiter fails open until it answers.
-func sharedState(ctx context.Context, addr string, m *Metrics, log *zap.Logger) (*redis.Client, *redisstate.Store) {
-	rdb := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+func sharedState(ctx context.Context, opt *redis.Options, m *Metrics, log *zap.Logger) (*redis.Client, *redisstate.Store) {
+	addr := opt.Addr
+	rdb := redis.NewClient(opt)
 	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pingCtx).Err(); err != nil {

@@ -53,7 +53,7 @@ func TestNotes(t *testing.T) {
 		{"three replicas without Redis", []string{"testdata/gateway.yaml"}, []string{"replicaCount=3"},
 			[]string{noRedis3}, []string{noKeys, trialSecret}},
 		{"three replicas with Redis", []string{"testdata/redis-external.yaml"}, nil,
-			[]string{redisUnread}, []string{"replicas without Redis", noKeys}},
+			nil, []string{"replicas without Redis", noKeys, redisUnread}},
 		{"trial keys and bundled Redis", []string{"testdata/redis-bundled.yaml"}, nil,
 			[]string{trialSecret, bundledRedis}, []string{noKeys, "replicas without Redis", redisUnread}},
 		{"extproc", []string{"testdata/extproc.yaml"}, nil,
