@@ -149,32 +149,3 @@ func TestLimiterConcurrent(t *testing.T) {
 		}
 	}
 }
-
-// Concurrent requests of one key limited to 20, half of them with rpm_cap
-// 1: exactly 20 in the window, at most one of them under the cap (only
-// into an empty window).
-func TestLimiterConcurrentMixedLimits(t *testing.T) {
-	l := NewLimiter()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	allowed := map[int]int{}
-	for g := range 16 {
-		wg.Go(func() {
-			for i := range 50 {
-				limit := 1 + 19*(i%2)
-				if l.Admit(context.Background(), "k", limit, at(time.Duration(g*50+i)*time.Microsecond)).Allowed {
-					mu.Lock()
-					allowed[limit]++
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if n := allowed[1] + allowed[20]; n != 20 || allowed[1] > 1 {
-		t.Errorf("admitted %d under rpm_cap 1 and %d under the key limit, want 20 in all, at most 1 capped", allowed[1], allowed[20])
-	}
-	if got := l.Peek(context.Background(), "k", 20, at(time.Second)); got.Allowed || got.Remaining != 0 {
-		t.Errorf("window after the burst: %+v, want full", got)
-	}
-}

@@ -28,3 +28,15 @@ func TestLimiterWindow(t *testing.T) {
 		})
 	}
 }
+
+// Concurrent requests of one key limited to 20, half of them with rpm_cap
+// 1: exactly 20 in the window, at most one of them under the cap (only
+// into an empty window).
+func TestLimiterConcurrentMixedLimits(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	l := state.NewLimiter()
+	statetest.ConcurrentMixedLimits(t, []statetest.Admitter{l}, 16, 50, t0)
+	if got := l.Peek(context.Background(), "k", 20, t0.Add(time.Second)); got.Allowed || got.Remaining != 0 {
+		t.Errorf("window after the burst: %+v, want full", got)
+	}
+}

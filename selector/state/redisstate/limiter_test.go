@@ -177,26 +177,7 @@ func TestLimiterConcurrent(t *testing.T) {
 func TestLimiterConcurrentMixedLimits(t *testing.T) {
 	r := startRedis(t)
 	replicas := []*Limiter{newStore(t, r.Client(t)).Limiter(), newStore(t, r.Client(t)).Limiter()}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	allowed := map[int]int{}
-	for g := range 8 {
-		wg.Go(func() {
-			l := replicas[g%2]
-			for i := range 25 {
-				limit := 1 + 19*(i%2)
-				if l.Admit(context.Background(), "k", limit, at(time.Duration(g*25+i)*time.Microsecond)).Allowed {
-					mu.Lock()
-					allowed[limit]++
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if n := allowed[1] + allowed[20]; n != 20 || allowed[1] > 1 {
-		t.Errorf("admitted %d under rpm_cap 1 and %d under the key limit, want 20 in all, at most 1 capped", allowed[1], allowed[20])
-	}
+	statetest.ConcurrentMixedLimits(t, []statetest.Admitter{replicas[0], replicas[1]}, 8, 25, at(0))
 	if n := r.Client(t).ZCard(context.Background(), "cpen:rpm:k").Val(); n != 20 {
 		t.Errorf("window holds %d admissions, want 20", n)
 	}
