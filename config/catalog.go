@@ -34,12 +34,19 @@ type Catalog struct {
 	// MaxJSONDepth bounds the nesting of client JSON bodies (objects and
 	// arrays); a deeper body is refused as malformed.
 	MaxJSONDepth int
-	Tiers        []Tier
-	Providers    []Provider
-	Routes       []Route
-	Keys         []Key
-	CreditPacks  []CreditPack
-	Checkout     Checkout
+	// ReserveOutputTokens is the output bound of a credit reservation for
+	// a request that states none (max_completion_tokens or max_tokens).
+	ReserveOutputTokens int
+	// ReserveTokensPerMediaPart is the prompt-token allowance of a credit
+	// reservation per image or audio part, which the body's byte length
+	// does not bound.
+	ReserveTokensPerMediaPart int
+	Tiers                     []Tier
+	Providers                 []Provider
+	Routes                    []Route
+	Keys                      []Key
+	CreditPacks               []CreditPack
+	Checkout                  Checkout
 	// Warnings are problems that do not stop the catalog from loading,
 	// such as a route priced outside its tier's band.
 	Warnings []string
@@ -82,11 +89,14 @@ type Route struct {
 
 // Key is an API key, known only by the SHA-256 of its full value.
 type Key struct {
-	ID        string
-	SHA256    string // lower-case hex
-	Account   string
-	RPMLimit  int
+	ID       string
+	SHA256   string // lower-case hex
+	Account  string
+	RPMLimit int
+	// CreditUSD is the account's credit when Limited; a key without
+	// credit_usd is unlimited and never refused for credit.
 	CreditUSD decimal.Decimal
+	Limited   bool
 }
 
 // CreditPack is a credit offer shown by /v1/billing/status.

@@ -21,8 +21,15 @@ const (
 	DefaultMaxBodyBytes = 1 << 20
 	DefaultMaxJSONDepth = 64
 	DefaultKeyRPM       = 60
-	minJSONDepth        = 2
-	maxJSONDepth        = 1000
+	// DefaultReserveOutputTokens and DefaultReserveTokensPerMediaPart are
+	// the reservation bounds of a catalog that states none.
+	DefaultReserveOutputTokens       = 4096
+	DefaultReserveTokensPerMediaPart = 1500
+	// MaxReserveTokens bounds both reservation settings: more than any
+	// model's context, small enough that a reservation stays exact.
+	MaxReserveTokens = 10000000
+	minJSONDepth     = 2
+	maxJSONDepth     = 1000
 )
 
 // Bounds shared by the catalog and client requests.
@@ -143,13 +150,15 @@ func (v *validator) price(path string, s scalar, def string, required bool) deci
 
 func (v *validator) catalog(raw *rawCatalog) *Catalog {
 	c := &Catalog{
-		FeeRate:      v.price("fee_rate", raw.FeeRate, "0", false),
-		InputShare:   v.price("input_share", raw.InputShare, "0.3", false),
-		USDRates:     map[string]decimal.Decimal{"USD": decimal.NewFromInt(1)},
-		GuestRPM:     DefaultGuestRPM,
-		MaxBodyBytes: DefaultMaxBodyBytes,
-		MaxJSONDepth: DefaultMaxJSONDepth,
-		Checkout:     Checkout{Provider: raw.Checkout.Provider, Configured: raw.Checkout.Configured},
+		FeeRate:                   v.price("fee_rate", raw.FeeRate, "0", false),
+		InputShare:                v.price("input_share", raw.InputShare, "0.3", false),
+		USDRates:                  map[string]decimal.Decimal{"USD": decimal.NewFromInt(1)},
+		GuestRPM:                  DefaultGuestRPM,
+		MaxBodyBytes:              DefaultMaxBodyBytes,
+		MaxJSONDepth:              DefaultMaxJSONDepth,
+		ReserveOutputTokens:       DefaultReserveOutputTokens,
+		ReserveTokensPerMediaPart: DefaultReserveTokensPerMediaPart,
+		Checkout:                  Checkout{Provider: raw.Checkout.Provider, Configured: raw.Checkout.Configured},
 	}
 	if c.InputShare.GreaterThan(decimal.NewFromInt(1)) {
 		v.fail("input_share", raw.InputShare.Line, "must lie in [0, 1], got %s", raw.InputShare.Value)
@@ -184,6 +193,18 @@ func (v *validator) catalog(raw *rawCatalog) *Catalog {
 		c.MaxJSONDepth = *raw.MaxJSONDepth
 		if c.MaxJSONDepth < minJSONDepth || c.MaxJSONDepth > maxJSONDepth {
 			v.fail("max_json_depth", 0, "must lie in [%d, %d], got %d", minJSONDepth, maxJSONDepth, c.MaxJSONDepth)
+		}
+	}
+	if raw.ReserveOutputTokens != nil {
+		c.ReserveOutputTokens = *raw.ReserveOutputTokens
+		if c.ReserveOutputTokens < 1 || c.ReserveOutputTokens > MaxReserveTokens {
+			v.fail("reserve_output_tokens", 0, "must lie in [1, %d], got %d", MaxReserveTokens, c.ReserveOutputTokens)
+		}
+	}
+	if raw.ReserveTokensPerMediaPart != nil {
+		c.ReserveTokensPerMediaPart = *raw.ReserveTokensPerMediaPart
+		if c.ReserveTokensPerMediaPart < 0 || c.ReserveTokensPerMediaPart > MaxReserveTokens {
+			v.fail("reserve_tokens_per_media_part", 0, "must lie in [0, %d], got %d", MaxReserveTokens, c.ReserveTokensPerMediaPart)
 		}
 	}
 	levels := v.tiers(c, raw.Tiers)
@@ -362,6 +383,7 @@ func (v *validator) routes(c *Catalog, raw []rawRoute, levels map[string]*Tier, 
 func (v *validator) keys(c *Catalog, raw []rawKey) {
 	ids := make(map[string]bool, len(raw))
 	hashes := make(map[string]bool, len(raw))
+	accounts := make(map[string]Key, len(raw))
 	for i, k := range raw {
 		path := fmt.Sprintf("keys[%d]", i)
 		line := k.ID.Line
@@ -371,6 +393,7 @@ func (v *validator) keys(c *Catalog, raw []rawKey) {
 			Account:   k.Account,
 			RPMLimit:  DefaultKeyRPM,
 			CreditUSD: v.price(path+".credit_usd", k.CreditUSD, "0", false),
+			Limited:   k.CreditUSD.Set && k.CreditUSD.Value != "",
 		}
 		if k.RPMLimit != nil {
 			key.RPMLimit = *k.RPMLimit
@@ -392,8 +415,39 @@ func (v *validator) keys(c *Catalog, raw []rawKey) {
 		if key.RPMLimit < 1 || key.RPMLimit > MaxRPM {
 			v.fail(path+".rpm_limit", line, "must lie in [1, %d], got %d", MaxRPM, key.RPMLimit)
 		}
+		creditLine := k.CreditUSD.Line
+		if creditLine == 0 {
+			creditLine = line
+		}
+		v.sameCredit(key, creditLine, path, accounts)
 		c.Keys = append(c.Keys, key)
 	}
+}
+
+// sameCredit refuses a key whose credit differs from that of an earlier
+// key of its account: the credit is the account's, one balance for all
+// its keys, so two values would leave it undefined.
+func (v *validator) sameCredit(k Key, line int, path string, accounts map[string]Key) {
+	if k.Account == "" {
+		return
+	}
+	first, ok := accounts[k.Account]
+	if !ok {
+		accounts[k.Account] = k
+		return
+	}
+	if first.Limited == k.Limited && first.CreditUSD.Equal(k.CreditUSD) {
+		return
+	}
+	v.fail(path+".credit_usd", line, "account %q has credit_usd %s on key %q but %s here: keys of one account must agree",
+		k.Account, creditText(first), first.ID, creditText(k))
+}
+
+func creditText(k Key) string {
+	if !k.Limited {
+		return "unset (unlimited)"
+	}
+	return fmt.Sprintf("%q", k.CreditUSD.String())
 }
 
 func (v *validator) packs(c *Catalog, raw []rawCreditPack) {

@@ -69,6 +69,12 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		{"duplicate_route.yaml", []string{`routes[1].id (line 16): duplicate route id "r1"`}},
 		{"unknown_field.yaml", []string{"line 6: field colour not found"}},
 		{"bad_max_json_depth.yaml", []string{"max_json_depth: must lie in [2, 1000], got 1"}},
+		{"bad_credit.yaml", []string{
+			"reserve_output_tokens: must lie in [1, 10000000], got 0",
+			"reserve_tokens_per_media_part: must lie in [0, 10000000], got -1",
+			`keys[2].credit_usd (line 20): account "acct_shared" has credit_usd "25" on key "key_a" but "30" here: keys of one account must agree`,
+			`keys[3].credit_usd (line 21): account "acct_shared" has credit_usd "25" on key "key_a" but unset (unlimited) here: keys of one account must agree`,
+		}},
 		{"missing_refs.yaml", []string{
 			`routes[0].tier (line 10): names no tier level "premium"`,
 			`routes[0].provider (line 10): names no provider "nobody"`,
@@ -304,5 +310,43 @@ func TestDemoCatalogMatchesDefault(t *testing.T) {
 	}
 	if !reflect.DeepEqual(def, demo) {
 		t.Error("test/demo/catalog.yaml differs from config/default_catalog.yaml beyond provider clusters")
+	}
+}
+
+// The reservation settings default when absent and keep what the file
+// states; a key's credit is limited only when it states one, and keys of
+// one account may write the same credit differently.
+func TestCreditSettings(t *testing.T) {
+	const tiers = "tiers:\n  - {alias: cpen/low, level: low, min_total_per_1m: \"0\", max_total_per_1m: \"1\"}\n"
+	const keys = `keys:
+  - {id: k1, sha256: "1111111111111111111111111111111111111111111111111111111111111111", account: a, credit_usd: "25"}
+  - {id: k2, sha256: "2222222222222222222222222222222222222222222222222222222222222222", account: a, credit_usd: "25.000"}
+  - {id: k3, sha256: "3333333333333333333333333333333333333333333333333333333333333333", account: b}
+  - {id: k4, sha256: "4444444444444444444444444444444444444444444444444444444444444444", account: c, credit_usd: "0"}
+`
+	c, err := Load([]byte(tiers + keys))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.ReserveOutputTokens != 4096 || c.ReserveTokensPerMediaPart != 1500 {
+		t.Errorf("defaults %d, %d, want 4096, 1500", c.ReserveOutputTokens, c.ReserveTokensPerMediaPart)
+	}
+	wantLimited := []bool{true, true, false, true}
+	wantCredit := []string{"25", "25", "0", "0"}
+	for i, k := range c.Keys {
+		if k.Limited != wantLimited[i] || !k.CreditUSD.Equal(decimal.RequireFromString(wantCredit[i])) {
+			t.Errorf("key %s: limited %v credit %s, want %v %s", k.ID, k.Limited, k.CreditUSD, wantLimited[i], wantCredit[i])
+		}
+	}
+	c, err = Load([]byte("reserve_output_tokens: 1\nreserve_tokens_per_media_part: 0\n" + tiers))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.ReserveOutputTokens != 1 || c.ReserveTokensPerMediaPart != 0 {
+		t.Errorf("settings %d, %d, want 1, 0", c.ReserveOutputTokens, c.ReserveTokensPerMediaPart)
+	}
+	_, err = Load([]byte("reserve_output_tokens: 10000001\n" + tiers))
+	if want := "reserve_output_tokens: must lie in [1, 10000000], got 10000001"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want %q", err, want)
 	}
 }

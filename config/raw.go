@@ -32,12 +32,15 @@ type rawCatalog struct {
 	GuestRPM     *int              `yaml:"guest_rpm"`
 	MaxBodyBytes *int64            `yaml:"max_body_bytes"`
 	MaxJSONDepth *int              `yaml:"max_json_depth"`
-	Tiers        []rawTier         `yaml:"tiers"`
-	Providers    []rawProvider     `yaml:"providers"`
-	Routes       []rawRoute        `yaml:"routes"`
-	Keys         []rawKey          `yaml:"keys"`
-	CreditPacks  []rawCreditPack   `yaml:"credit_packs"`
-	Checkout     rawCheckout       `yaml:"checkout"`
+	// The bounds of a credit reservation.
+	ReserveOutputTokens       *int            `yaml:"reserve_output_tokens"`
+	ReserveTokensPerMediaPart *int            `yaml:"reserve_tokens_per_media_part"`
+	Tiers                     []rawTier       `yaml:"tiers"`
+	Providers                 []rawProvider   `yaml:"providers"`
+	Routes                    []rawRoute      `yaml:"routes"`
+	Keys                      []rawKey        `yaml:"keys"`
+	CreditPacks               []rawCreditPack `yaml:"credit_packs"`
+	Checkout                  rawCheckout     `yaml:"checkout"`
 }
 
 type rawTier struct {

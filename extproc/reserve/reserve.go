@@ -1,0 +1,109 @@
+// Package reserve bounds what a chat request can cost before it is sent:
+// an upper bound of its prompt tokens and of its output tokens, which a
+// credit reservation prices at the chosen route's visible prices.
+package reserve
+
+import (
+	"bytes"
+
+	"github.com/cpen/router/extproc/jsonbody"
+)
+
+// Settings are the catalog's reservation bounds.
+type Settings struct {
+	// OutputTokens bounds the output of a request that states no
+	// max_completion_tokens or max_tokens.
+	OutputTokens int
+	// TokensPerMediaPart is the prompt allowance per image or audio part,
+	// whose tokens the body's length does not bound.
+	TokensPerMediaPart int
+}
+
+// Bound is a request's worst case in tokens.
+type Bound struct {
+	Prompt, Output int64
+}
+
+// Of bounds the request whose body, a JSON object already validated, the
+// client sent. A token covers at least one byte of text, so the body's
+// length bounds the tokens of its text; media parts get the allowance
+// each. The output bound is max_completion_tokens, else max_tokens, else
+// the catalog's default; a value that is not a plain integer counts as
+// absent, since the provider refuses it.
+func Of(body []byte, s Settings) Bound {
+	var completion, legacy int64 = -1, -1
+	media := 0
+	for it := jsonbody.Members(body); it.Next(); {
+		m := &it.M
+		switch {
+		case m.KeyIs("max_completion_tokens"):
+			completion = max(completion, intValue(m.Value(body)))
+		case m.KeyIs("max_tokens"):
+			legacy = max(legacy, intValue(m.Value(body)))
+		case m.KeyIs("messages"):
+			media += MediaParts(m.Value(body))
+		}
+	}
+	b := Bound{Prompt: int64(len(body)) + int64(media)*int64(s.TokensPerMediaPart), Output: int64(s.OutputTokens)}
+	switch {
+	case completion >= 0:
+		b.Output = completion
+	case legacy >= 0:
+		b.Output = legacy
+	}
+	return b
+}
+
+// intValue reads a plain integer value, -1 for anything else.
+func intValue(v []byte) int64 {
+	n, ok := jsonbody.IntLiteral(v)
+	if !ok {
+		return -1
+	}
+	return int64(n)
+}
+
+// mediaTypes are the content-part types whose tokens the text length does
+// not bound, as JSON strings.
+var mediaTypes = [...][]byte{[]byte(`"image_url"`), []byte(`"input_audio"`)}
+
+// MediaParts counts the image and audio parts in messages, a valid JSON
+// value: each string "image_url" or "input_audio" that stands as a value
+// (after a colon) and is not inside another string. A part's type is such
+// a value, so no part is missed; another member with one of these values
+// is counted too, which only makes the bound larger.
+func MediaParts(messages []byte) int {
+	n := 0
+	for _, t := range mediaTypes {
+		for i := 0; ; {
+			j := bytes.Index(messages[i:], t)
+			if j < 0 {
+				break
+			}
+			at := i + j
+			i = at + len(t)
+			if isValue(messages, at) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// isValue reports whether the quote at q opens a string that is a member's
+// value: unescaped, and preceded by a colon and optional white space. A
+// quote inside a string is always escaped in valid JSON.
+func isValue(b []byte, q int) bool {
+	slashes := 0
+	for k := q - 1; k >= 0 && b[k] == '\\'; k-- {
+		slashes++
+	}
+	if slashes%2 == 1 {
+		return false
+	}
+	k := q - 1
+	for k >= 0 && (b[k] == ' ' || b[k] == '\t' || b[k] == '\n' || b[k] == '\r') {
+		k--
+	}
+	return k >= 0 && b[k] == ':'
+}
