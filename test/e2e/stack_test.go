@@ -89,6 +89,16 @@ type sidecar struct {
 	cmd         *exec.Cmd
 	logs        *logBuffer
 	adminURL    string
+	killed      bool // by kill: its exit is not checked
+}
+
+// kill ends the process with sig at once, as a node failure would.
+func (s *sidecar) kill(sig syscall.Signal) {
+	s.t.Helper()
+	s.killed = true
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 func freeAddr(t *testing.T) string {
@@ -163,6 +173,11 @@ func startSidecar(t *testing.T, catalogPath string, extraArgs ...string) *sideca
 	logsDone := make(chan struct{})
 	go func() { defer close(logsDone); sc.logs.readFrom(stderr) }()
 	t.Cleanup(func() {
+		if sc.killed {
+			_ = sc.cmd.Wait()
+			<-logsDone
+			return
+		}
 		_ = sc.cmd.Process.Signal(syscall.SIGTERM)
 		waited := make(chan error, 1)
 		go func() { waited <- sc.cmd.Wait() }()

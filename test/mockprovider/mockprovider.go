@@ -53,6 +53,8 @@ type Provider struct {
 	script   []Reply
 	seq      uint64        // numbers generated ids; never reset, so ids stay unique across Reset
 	delay    time.Duration // how long every answer waits before its status line
+	gate     chan struct{} // while non-nil, answers wait for it to close
+	waiting  int           // requests waiting at the gate
 }
 
 // New returns a provider whose generated ids and system_fingerprint contain name.
@@ -108,6 +110,34 @@ func (p *Provider) SetDelay(d time.Duration) {
 	p.delay = d
 }
 
+// Hold makes every later answer wait, before sending anything, until the
+// returned release is called (or the client hangs up), so a test can have
+// many requests in flight at once and know it. release is idempotent.
+func (p *Provider) Hold() (release func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	gate := make(chan struct{})
+	p.gate = gate
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			p.mu.Lock()
+			if p.gate == gate {
+				p.gate = nil
+			}
+			p.mu.Unlock()
+			close(gate)
+		})
+	}
+}
+
+// Waiting is how many requests wait at the gate of Hold now.
+func (p *Provider) Waiting() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.waiting
+}
+
 func (r Request) clone() Request {
 	return Request{Method: r.Method, Path: r.Path, Host: r.Host, Header: r.Header.Clone(), Body: bytes.Clone(r.Body)}
 }
@@ -129,7 +159,24 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.seq++
 	seq := p.seq
 	delay := p.delay
+	gate := p.gate
+	if gate != nil {
+		p.waiting++
+	}
 	p.mu.Unlock()
+
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+		}
+		p.mu.Lock()
+		p.waiting--
+		p.mu.Unlock()
+		if r.Context().Err() != nil {
+			return
+		}
+	}
 
 	if delay > 0 {
 		timer := time.NewTimer(delay)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -593,4 +594,43 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("recorded %d requests, want %d", n, workers*20)
 	}
 	p.Reset()
+}
+
+// Hold keeps answers back until released, and counts who waits.
+func TestHold(t *testing.T) {
+	p := mockprovider.New("gate")
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	release := p.Hold()
+	done := make(chan int, 3)
+	for range 3 {
+		go func() {
+			resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json",
+				strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`))
+			if err != nil {
+				done <- 0
+				return
+			}
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+	}
+	for p.Waiting() != 3 {
+		runtime.Gosched()
+	}
+	select {
+	case code := <-done:
+		t.Fatalf("an answer (%d) passed the gate", code)
+	default:
+	}
+	release()
+	release()
+	for range 3 {
+		if code := <-done; code != 200 {
+			t.Errorf("status %d after release, want 200", code)
+		}
+	}
+	if p.Waiting() != 0 {
+		t.Errorf("Waiting %d after release", p.Waiting())
+	}
 }
