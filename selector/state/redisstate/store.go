@@ -1,7 +1,7 @@
 // Package redisstate keeps the live state that replicas must share in Redis:
-// per-key RPM windows and continuity pins. It implements the same behaviour
-// as the in-process selector/state Limiter and Pins, answer for answer, so a
-// sidecar can switch with --redis-addr.
+// per-key RPM windows, continuity pins and the credit ledger. It implements
+// the same behaviour as the in-process selector/state Limiter, Pins and
+// Ledger, answer for answer, so a sidecar can switch with --redis-addr.
 //
 // Every call takes the caller's time, as the in-process state does: the
 // limiter records and evicts admissions by that time, never by Redis TIME,
@@ -9,7 +9,8 @@
 // (a skew of d between two replicas shifts when one sees the other's
 // admissions leave the window by up to d). Each call runs under its own
 // timeout; a Redis error is reported to the error hook and answered by the
-// fail-open or fail-closed setting (limiter) or as a miss (pins).
+// fail-open or fail-closed setting (limiter), as a miss (pins) or with an
+// error wrapping state.ErrUnavailable (ledger).
 //
 // Nothing here starts a goroutine or logs; the go-redis client belongs to
 // the caller, who closes it.
@@ -24,6 +25,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cpen/router/selector/state"
 )
 
 // DefaultPrefix starts every key this package writes.
@@ -42,6 +45,7 @@ type Store struct {
 	member string
 	seq    atomic.Uint64
 	window *redis.Script
+	ledger ledgerScripts
 }
 
 type options struct {
@@ -49,6 +53,9 @@ type options struct {
 	failClosed bool
 	onError    func(op string, err error)
 	timeout    time.Duration
+	// reservationTTL is how long a credit reservation lives after it was
+	// taken or last renewed.
+	reservationTTL time.Duration
 }
 
 // Option configures a Store.
@@ -64,10 +71,12 @@ func WithPrefix(p string) Option { return func(o *options) { o.prefix = p } }
 func WithFailClosed(closed bool) Option { return func(o *options) { o.failClosed = closed } }
 
 // WithErrorHook sets the function called, from the calling goroutine, with
-// the operation ("limiter.admit", "limiter.peek", "pins.get", "pins.set")
-// and the error each time Redis fails or returns something unreadable, so
-// the server can count and log failures and flip its redis health. A key
-// that is simply missing is not an error.
+// the operation ("limiter.admit", "limiter.peek", "pins.get", "pins.set",
+// "ledger.admit", "ledger.settle", "ledger.renew", "ledger.balance") and
+// the error each time Redis fails or returns something unreadable, so the
+// server can count and log failures and flip its redis health. A key that
+// is simply missing is not an error. The ledger also returns its errors,
+// for the caller to refuse the request; the hook has already seen them.
 func WithErrorHook(f func(op string, err error)) Option {
 	return func(o *options) { o.onError = f }
 }
@@ -86,10 +95,21 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
+// WithReservationTTL sets how long a credit reservation lives after it was
+// taken or last renewed (default state.ReservationTTL); a non-positive d
+// keeps the default.
+func WithReservationTTL(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.reservationTTL = d
+		}
+	}
+}
+
 // New returns a Store that uses client, which stays the caller's to close.
 // Build the client with ContextTimeoutEnabled: true (see WithTimeout).
 func New(client redis.UniversalClient, opts ...Option) *Store {
-	o := options{prefix: DefaultPrefix, timeout: DefaultTimeout}
+	o := options{prefix: DefaultPrefix, timeout: DefaultTimeout, reservationTTL: state.ReservationTTL}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -100,6 +120,7 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 		opts:   o,
 		member: ":" + hex.EncodeToString(id[:]) + ":",
 		window: redis.NewScript(windowScript),
+		ledger: newLedgerScripts(),
 	}
 }
 
@@ -108,6 +129,9 @@ func (s *Store) Limiter() *Limiter { return &Limiter{s: s} }
 
 // Pins returns the shared continuity pin store.
 func (s *Store) Pins() *Pins { return &Pins{s: s} }
+
+// Ledger returns the shared credit ledger.
+func (s *Store) Ledger() *Ledger { return &Ledger{s: s} }
 
 func (s *Store) ctx(parent context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(parent, s.opts.timeout)
@@ -123,6 +147,7 @@ func (s *Store) fail(op string, err error) {
 //
 //	p + "rpm:" + key              sorted set: the key's sliding window
 //	p + "pin:" + key + ":" + alias string: the pin of (key, alias)
+//	p + "credit:{" + account + "}..."  the account's ledger (see Ledger)
 
 func (s *Store) windowKey(key string) string {
 	return s.opts.prefix + "rpm:" + escape(key)
