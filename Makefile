@@ -65,7 +65,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test -run '^$$' -fuzz '^FuzzLastXFFAddress$$' -fuzztime $(FUZZTIME) ./test/standin/
 	$(GO) test -run '^$$' -fuzz '^FuzzFrameScanner$$' -fuzztime $(FUZZTIME) ./test/standin/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseExtraction$$' -fuzztime $(FUZZTIME) ./extproc/extract/
-	$(GO) test -run '^$$' -fuzz '^FuzzMediaParts$$' -fuzztime $(FUZZTIME) ./extproc/reserve/
+	$(GO) test -run '^$$' -fuzz '^FuzzMediaParts$$' -fuzztime $(FUZZTIME) ./extproc/credit/
 
 image: VERSION ?= $(shell git describe --tags --always 2>/dev/null || echo dev)
 image: ## the container image without a Docker daemon: bin/cpen-extproc-image.tar (docker-save format, FROM scratch)

@@ -1,7 +1,8 @@
-// Package reserve bounds what a chat request can cost before it is sent:
-// an upper bound of its prompt tokens and of its output tokens, which a
-// credit reservation prices at the chosen route's visible prices.
-package reserve
+// Package credit reads, in tokens, what a chat request may cost before it
+// is sent (an upper bound of its prompt and output tokens, which a credit
+// reservation prices at the chosen route's visible prices) and what it did
+// cost after (the provider's usage).
+package credit
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package reserve
+package credit
 
 import (
 	"encoding/json"
