@@ -42,6 +42,10 @@ type Settings struct {
 	// that it is not on the command line.
 	RedisPassword string
 	RedisTLS      bool // connect to Redis over TLS, verifying it with the system's roots
+	// ReservationTTL is how long a credit reservation lives without being
+	// renewed; one left open by a replica that died is then debited in
+	// full.
+	ReservationTTL time.Duration
 }
 
 // boolSetting reads a boolean flag's or env var's text.
@@ -87,6 +91,7 @@ func ParseSettings(args []string, getenv func(string) string, usage io.Writer) (
 	idle := text("stream-idle-timeout", "10m", "close an ext_proc stream that receives no message for this long")
 	redisTimeout := text("redis-timeout", "50ms", "limit for each shared-state call; past it the call counts as a Redis failure")
 	failureMode := text("redis-failure-mode", "open", "while Redis fails: open (serve on in-process state, refuse credit reservations) or closed (refuse requests that need shared state)")
+	reservationTTL := text("reservation-ttl", "15m", "a credit reservation not settled or renewed for this long (its replica died) is debited in full")
 	pprof := env("pprof", "false")
 	fs.Var(boolText{&pprof}, "pprof", "serve /debug/pprof/ on the admin listener")
 	redisTLS := env("redis-tls", "false")
@@ -111,6 +116,9 @@ func ParseSettings(args []string, getenv func(string) string, usage io.Writer) (
 		return s, err
 	}
 	if s.RedisTimeout, err = duration("redis-timeout", *redisTimeout, false); err != nil {
+		return s, err
+	}
+	if s.ReservationTTL, err = duration("reservation-ttl", *reservationTTL, false); err != nil {
 		return s, err
 	}
 	switch m := FailureMode(*failureMode); m {

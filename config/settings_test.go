@@ -30,6 +30,7 @@ func TestParseSettingsDefaults(t *testing.T) {
 		StreamIdleTimeout: 10 * time.Minute,
 		RedisTimeout:      50 * time.Millisecond,
 		RedisFailureMode:  FailOpen,
+		ReservationTTL:    15 * time.Minute,
 	}
 	if s != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", s, want)
@@ -110,6 +111,8 @@ func TestParseSettingsRefusesBadValues(t *testing.T) {
 		{"redis failure mode", []string{"--redis-failure-mode", "half"}, nil, `--redis-failure-mode: "half" is not open or closed`},
 		{"redis failure mode is case-sensitive", []string{"--redis-failure-mode", "Open"}, nil, `--redis-failure-mode: "Open" is not open or closed`},
 		{"redis failure mode env", nil, map[string]string{"CPEN_REDIS_FAILURE_MODE": "closd"}, `--redis-failure-mode: "closd" is not open or closed`},
+		{"zero reservation ttl", []string{"--reservation-ttl", "0s"}, nil, `--reservation-ttl: "0s" is not a duration > 0`},
+		{"reservation ttl env", nil, map[string]string{"CPEN_RESERVATION_TTL": "long"}, `--reservation-ttl: "long" is not a duration > 0`},
 		{"pprof env yes", nil, map[string]string{"CPEN_PPROF": "yes"}, `--pprof: "yes" is not true, false, 1 or 0`},
 		{"pprof flag t", []string{"--pprof=t"}, nil, `--pprof: "t" is not true, false, 1 or 0`},
 		{"log level", []string{"--log-level", "loud"}, nil, "--log-level must be debug, info, warn or error"},
