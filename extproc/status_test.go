@@ -12,6 +12,59 @@ import (
 	"github.com/cpen/router/selector"
 )
 
+// statusAnswer is the body of GET /v1/status/routes as a client reads it.
+type statusAnswer struct {
+	Object string       `json:"object"`
+	Tiers  []tierAnswer `json:"tiers"`
+}
+
+type tierAnswer struct {
+	Alias      string          `json:"alias"`
+	Level      string          `json:"level"`
+	Status     string          `json:"status"`
+	Band       bandAnswer      `json:"band"`
+	Candidates int             `json:"candidates"`
+	Cheapest   *cheapestAnswer `json:"cheapest"`
+}
+
+type bandAnswer struct {
+	MinTotal string `json:"min_total_per_1m"`
+	MaxTotal string `json:"max_total_per_1m"`
+}
+
+type cheapestAnswer struct {
+	RouteID       string `json:"route_id"`
+	VisibleInput  string `json:"visible_input_per_1m"`
+	VisibleOutput string `json:"visible_output_per_1m"`
+	VisibleTotal  string `json:"visible_total_per_1m"`
+	Currency      string `json:"currency"`
+}
+
+// billingAnswer is the body of GET /v1/billing/status as a client reads it.
+type billingAnswer struct {
+	Object      string         `json:"object"`
+	CreditPacks []packAnswer   `json:"credit_packs"`
+	Checkout    checkoutAnswer `json:"checkout"`
+	Account     *accountAnswer `json:"account"`
+}
+
+type packAnswer struct {
+	ID         string `json:"id"`
+	USD        string `json:"usd"`
+	CreditsUSD string `json:"credits_usd"`
+}
+
+type checkoutAnswer struct {
+	Provider   string `json:"provider"`
+	Configured bool   `json:"configured"`
+}
+
+type accountAnswer struct {
+	ID        string `json:"id"`
+	KeyID     string `json:"key_id"`
+	CreditUSD string `json:"credit_usd"`
+}
+
 func get(path string, kv ...string) *extprocv3.ProcessingRequest {
 	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{
 		RequestHeaders: headers(true, append([]string{":method", "GET", ":path", path}, kv...)...)}}
@@ -27,18 +80,18 @@ func TestStatusRoutes(t *testing.T) {
 	golden(t, "status_routes.golden.json", ir.GetBody())
 	// The golden's tier fields, computed again from the catalog: every
 	// tier in catalog order with its level, status and band.
-	var got statusBody
+	var got statusAnswer
 	if err := json.Unmarshal(ir.GetBody(), &got); err != nil {
 		t.Fatalf("not JSON: %v", err)
 	}
-	cat := s.rt.Load().cat
+	cat := s.versions.Load().Catalog
 	if len(got.Tiers) != len(cat.Tiers) {
 		t.Fatalf("%d tiers, want %d", len(got.Tiers), len(cat.Tiers))
 	}
 	for i, ct := range cat.Tiers {
 		g := got.Tiers[i]
-		want := tierStatus{Alias: ct.Alias, Level: ct.Level, Status: string(ct.Status),
-			Band: band{MinTotal: selector.FormatPrice(ct.MinTotal), MaxTotal: selector.FormatPrice(ct.MaxTotal)}}
+		want := tierAnswer{Alias: ct.Alias, Level: ct.Level, Status: string(ct.Status),
+			Band: bandAnswer{MinTotal: selector.FormatPrice(ct.MinTotal), MaxTotal: selector.FormatPrice(ct.MaxTotal)}}
 		g.Candidates, g.Cheapest = 0, nil // live figures: the golden holds them
 		if g != want {
 			t.Errorf("tier %d: got %+v, want %+v", i, g, want)
@@ -141,17 +194,17 @@ func TestPlaygroundPage(t *testing.T) {
 // checkout, and with a key the account that key belongs to.
 func checkBillingFields(t *testing.T, s *Server, body []byte, withKey bool) {
 	t.Helper()
-	var got billingBody
+	var got billingAnswer
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatalf("not JSON: %v", err)
 	}
-	cat := s.rt.Load().cat
+	cat := s.versions.Load().Catalog
 	if got.Object != "billing_status" || len(got.CreditPacks) != len(cat.CreditPacks) ||
-		got.Checkout != (checkout{Provider: cat.Checkout.Provider, Configured: cat.Checkout.Configured}) {
+		got.Checkout != (checkoutAnswer{Provider: cat.Checkout.Provider, Configured: cat.Checkout.Configured}) {
 		t.Errorf("billing %+v does not match the catalog", got)
 	}
 	for i, p := range cat.CreditPacks {
-		want := creditPack{ID: p.ID, USD: selector.FormatPrice(p.USD), CreditsUSD: selector.FormatPrice(p.CreditsUSD)}
+		want := packAnswer{ID: p.ID, USD: selector.FormatPrice(p.USD), CreditsUSD: selector.FormatPrice(p.CreditsUSD)}
 		if i < len(got.CreditPacks) && got.CreditPacks[i] != want {
 			t.Errorf("pack %d: %+v, want %+v", i, got.CreditPacks[i], want)
 		}
@@ -171,7 +224,7 @@ func checkBillingFields(t *testing.T, s *Server, body []byte, withKey bool) {
 	if key == nil {
 		t.Fatal("the catalog has no key_seed")
 	}
-	want := account{ID: key.Account, KeyID: key.ID, CreditUSD: selector.FormatPrice(key.CreditUSD)}
+	want := accountAnswer{ID: key.Account, KeyID: key.ID, CreditUSD: selector.FormatPrice(key.CreditUSD)}
 	if got.Account == nil || *got.Account != want {
 		t.Errorf("account %+v, want %+v", got.Account, want)
 	}

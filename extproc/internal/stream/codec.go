@@ -1,4 +1,4 @@
-package extproc
+package stream
 
 import (
 	"fmt"
@@ -19,7 +19,9 @@ type vtMarshaler interface {
 // to gRPC's own proto codec for everything else.
 type answerCodec struct{ proto encoding.CodecV2 }
 
-func newAnswerCodec() (*answerCodec, error) {
+// NewCodec returns the server codec of the ext_proc service: the generated
+// marshallers for answers where compiled in, gRPC's proto codec otherwise.
+func NewCodec() (encoding.CodecV2, error) {
 	c := encoding.GetCodecV2("proto")
 	if c == nil {
 		return nil, fmt.Errorf("grpc proto codec not registered")

@@ -1,4 +1,4 @@
-package extproc
+package stream
 
 import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -6,11 +6,11 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 )
 
-// replies holds the answers of one stream inline, so that building them
+// Replies holds the answers of one stream inline, so that building them
 // allocates nothing per message. It is safe because Envoy sends at most one
 // message per phase and Send has serialised an answer before the next
 // message is read.
-type replies struct {
+type Replies struct {
 	resp    [4]extprocv3.ProcessingResponse
 	reqH    extprocv3.ProcessingResponse_RequestHeaders
 	reqB    extprocv3.ProcessingResponse_RequestBody
@@ -35,35 +35,39 @@ type replies struct {
 	nOpt, nRem, nRaw int
 }
 
-// Phases index the per-phase storage.
+// Answer names the message an answer is for; it indexes the per-answer
+// storage.
+type Answer int
+
+// The answers a processor builds in the arena.
 const (
-	phReqHeaders = iota
-	phReqBody
-	phRespHeaders
-	phRespBody
+	AnswerRequestHeaders Answer = iota
+	AnswerRequestBody
+	AnswerResponseHeaders
+	AnswerResponseBody
 )
 
-// mutation starts the header mutation of a phase. Build one mutation at a
-// time: each takes the arena's free tail, and the next starts after it.
-func (r *replies) mutation(ph int) mutation {
-	m := &r.hm[ph]
+// Mutation starts the header mutation of an answer. Build one mutation at
+// a time: each takes the arena's free tail, and the next starts after it.
+func (r *Replies) Mutation(a Answer) Mutation {
+	m := &r.hm[a]
 	m.SetHeaders = r.ptrs[r.nOpt:r.nOpt:len(r.ptrs)]
 	m.RemoveHeaders = r.rems[r.nRem:r.nRem:len(r.rems)]
-	return mutation{m: m, a: r}
+	return Mutation{m: m, a: r}
 }
 
 // option returns a header entry with value copied into the arena; it falls
 // back to the heap when the arena is full.
-func (r *replies) option(key, value string) *corev3.HeaderValueOption {
+func (r *Replies) option(key, value string) *corev3.HeaderValueOption {
 	return optionOf(r, key, value)
 }
 
 // optionBytes is option for a value held in bytes.
-func (r *replies) optionBytes(key string, value []byte) *corev3.HeaderValueOption {
+func (r *Replies) optionBytes(key string, value []byte) *corev3.HeaderValueOption {
 	return optionOf(r, key, value)
 }
 
-func optionOf[T string | []byte](r *replies, key string, value T) *corev3.HeaderValueOption {
+func optionOf[T string | []byte](r *Replies, key string, value T) *corev3.HeaderValueOption {
 	if r.nOpt == len(r.opts) {
 		return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: key, RawValue: append([]byte(nil), value...)}}
 	}
@@ -79,25 +83,27 @@ func optionOf[T string | []byte](r *replies, key string, value T) *corev3.Header
 	return r.take(hv)
 }
 
-func (r *replies) take(hv *corev3.HeaderValue) *corev3.HeaderValueOption {
+func (r *Replies) take(hv *corev3.HeaderValue) *corev3.HeaderValueOption {
 	o := &r.opts[r.nOpt]
 	o.Header = hv
 	r.nOpt++
 	return o
 }
 
-func (r *replies) common(ph int, mu mutation) *extprocv3.CommonResponse {
-	c := &r.commons[ph]
+// Common is the common part of an answer, carrying mu when it changes
+// anything.
+func (r *Replies) Common(a Answer, mu Mutation) *extprocv3.CommonResponse {
+	c := &r.commons[a]
 	if len(mu.m.GetSetHeaders()) > 0 || len(mu.m.GetRemoveHeaders()) > 0 {
 		c.HeaderMutation = mu.m
 	}
 	return c
 }
 
-// withBody sets a replacement body on a body-phase answer.
-func (r *replies) withBody(ph int, c *extprocv3.CommonResponse, body []byte) {
+// WithBody sets a replacement body on a body answer.
+func (r *Replies) WithBody(a Answer, c *extprocv3.CommonResponse, body []byte) {
 	i := 0
-	if ph == phRespBody {
+	if a == AnswerResponseBody {
 		i = 1
 	}
 	r.bmb[i].Body = body
@@ -105,30 +111,41 @@ func (r *replies) withBody(ph int, c *extprocv3.CommonResponse, body []byte) {
 	c.BodyMutation = &r.bm[i]
 }
 
-func (r *replies) requestHeaders(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
+// RequestHeaders answers the request headers with c (nil: continue unchanged).
+func (r *Replies) RequestHeaders(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
 	r.hdr[0].Response = c
 	r.reqH.RequestHeaders = &r.hdr[0]
-	r.resp[phReqHeaders].Response = &r.reqH
-	return &r.resp[phReqHeaders]
+	r.resp[AnswerRequestHeaders].Response = &r.reqH
+	return &r.resp[AnswerRequestHeaders]
 }
 
-func (r *replies) requestBody(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
+// RequestBody answers the request body with c (nil: continue unchanged).
+func (r *Replies) RequestBody(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
 	r.body[0].Response = c
 	r.reqB.RequestBody = &r.body[0]
-	r.resp[phReqBody].Response = &r.reqB
-	return &r.resp[phReqBody]
+	r.resp[AnswerRequestBody].Response = &r.reqB
+	return &r.resp[AnswerRequestBody]
 }
 
-func (r *replies) responseHeaders(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
+// ResponseHeaders answers the response headers with c (nil: continue unchanged).
+func (r *Replies) ResponseHeaders(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
 	r.hdr[1].Response = c
 	r.resH.ResponseHeaders = &r.hdr[1]
-	r.resp[phRespHeaders].Response = &r.resH
-	return &r.resp[phRespHeaders]
+	r.resp[AnswerResponseHeaders].Response = &r.resH
+	return &r.resp[AnswerResponseHeaders]
 }
 
-func (r *replies) responseBody(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
+// ResponseBody answers the response body with c (nil: continue unchanged).
+func (r *Replies) ResponseBody(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
 	r.body[1].Response = c
 	r.resB.ResponseBody = &r.body[1]
-	r.resp[phRespBody].Response = &r.resB
-	return &r.resp[phRespBody]
+	r.resp[AnswerResponseBody].Response = &r.resB
+	return &r.resp[AnswerResponseBody]
+}
+
+// StreamResponseBody switches resp, the answer to the response headers,
+// to a STREAMED response body.
+func (r *Replies) StreamResponseBody(resp *extprocv3.ProcessingResponse) {
+	r.streamed.ResponseBodyMode = filterv3.ProcessingMode_STREAMED
+	resp.ModeOverride = &r.streamed
 }

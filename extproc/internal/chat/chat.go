@@ -1,9 +1,10 @@
-package extproc
+// Package chat is the processor of chat completions, keyed or guest, and
+// of extractions: it authenticates the request, picks a route under the
+// caller's caps, rewrites what the provider sees and adds the route to
+// what the caller gets back, streamed or whole.
+package chat
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"hash/maphash"
 	"slices"
@@ -16,9 +17,12 @@ import (
 
 	"github.com/cpen/router/config"
 	"github.com/cpen/router/extproc/extract"
+	"github.com/cpen/router/extproc/internal/catalog"
+	"github.com/cpen/router/extproc/internal/stream"
 	"github.com/cpen/router/extproc/jsonbody"
 	"github.com/cpen/router/extproc/routing"
 	"github.com/cpen/router/selector"
+	"github.com/cpen/router/selector/state"
 )
 
 // clientCredentialHeaders are the request headers that carry a client's
@@ -26,17 +30,14 @@ import (
 // request goes to a provider.
 var clientCredentialHeaders = [...]string{"authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key", "cookie"}
 
-// keyPrefix starts every client key; anything else is refused unhashed.
-const keyPrefix = "cpen_live_"
-
 // chatState is what a chat request carries from its request to its response.
 type chatState struct {
 	key       *config.Key
 	block     routing.Block
 	decision  selector.Decision
 	decided   bool
-	upstream  *upstream
-	adm       admission
+	upstream  *catalog.Upstream
+	adm       state.Admission
 	rpmLimit  int
 	start     time.Time
 	status    int
@@ -57,181 +58,85 @@ type chatState struct {
 
 // chat is the processor of one POST /v1/chat/completions request, or of
 // one guest playground chat, which has no key and a per-address limit. It
-// is bound to its request's exchange and recycled by the server's pool.
+// is bound to its request's exchange and recycled with it.
 type chat struct {
-	x     *exchange
+	x     *stream.Exchange
+	cfg   *Config
+	v     *catalog.Version // read once, at the request headers; nil before the first
 	guest bool
+	bufs  buffers
 	chatState
 }
 
-// chatPath is the endpoint path after /v1, appended to a provider's prefix.
-const chatPath = "/chat/completions"
+// RequestHeaders authenticates the request: its key, or for a guest its
+// address.
+func (c *chat) RequestHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+	resp, err := c.requestHeaders(h)
+	return resp, refuse(err)
+}
 
 func (c *chat) requestHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
 	x := c.x
-	if x.rt == nil {
-		return nil, errNotReady
+	if c.v == nil {
+		return nil, stream.ErrNotReady
 	}
 	var key *config.Key
 	if c.guest {
 		// Guests share one limit per client address, as Envoy saw it.
-		addr, ok := clientAddr(x.attrs)
+		addr, ok := clientAddr(x.Attributes())
 		if !ok {
 			return nil, errClientAddressUnknown
 		}
-		key = &config.Key{ID: "guest:" + addr, RPMLimit: x.rt.cat.GuestRPM}
+		key = &config.Key{ID: "guest:" + addr, RPMLimit: c.v.Catalog.GuestRPM}
 		c.guestAddr = addr
 	} else {
-		k, ok := x.rt.authenticate(headerBytes(h.GetHeaders(), "authorization"))
+		k, ok := c.v.Authenticate(stream.HeaderBytes(h.GetHeaders(), "authorization"))
 		if !ok {
-			return nil, errUnauthorized
+			return nil, stream.ErrUnauthorized
 		}
 		key = k
 	}
-	if string(headerBytes(h.GetHeaders(), ":method")) != "POST" {
-		return nil, errMethod
+	if string(stream.HeaderBytes(h.GetHeaders(), ":method")) != "POST" {
+		return nil, stream.ErrMethod
 	}
 	if h.GetEndOfStream() {
-		return nil, errEmptyBody
+		return nil, stream.ErrEmptyBody
 	}
 	c.key = key
-	return x.rp.requestHeaders(c.dropClientRouting(h)), nil
+	return x.Replies().RequestHeaders(c.dropClientRouting(h)), nil
 }
 
 // dropClientRouting removes every client-sent x-cpen-* header, so that
 // only the sidecar's own routing decision reaches Envoy's route.
 func (c *chat) dropClientRouting(h *extprocv3.HttpHeaders) *extprocv3.CommonResponse {
-	x := c.x
-	var mu mutation
+	rp := c.x.Replies()
+	var mu stream.Mutation
+	started := false
 	for _, hv := range h.GetHeaders().GetHeaders() {
 		if strings.HasPrefix(hv.GetKey(), "x-cpen-") {
-			if mu.m == nil {
-				mu = x.rp.mutation(phReqHeaders)
+			if !started {
+				mu, started = rp.Mutation(stream.AnswerRequestHeaders), true
 			}
-			mu.remove(hv.GetKey())
+			mu.Remove(hv.GetKey())
 		}
 	}
-	if mu.m == nil {
+	if !started {
 		return nil
 	}
-	return x.rp.common(phReqHeaders, mu)
+	return rp.Common(stream.AnswerRequestHeaders, mu)
 }
 
-// authenticate finds the key for an Authorization header value. Only the
-// hash is compared; the key itself is never kept or logged.
-func (rt *runtime) authenticate(auth []byte) (*config.Key, bool) {
-	const bearer = "bearer "
-	if len(auth) <= len(bearer) || !bytes.EqualFold(auth[:len(bearer)], []byte(bearer)) {
-		return nil, false
-	}
-	secret := bytes.TrimSpace(auth[len(bearer):])
-	if !bytes.HasPrefix(secret, []byte(keyPrefix)) || len(secret) > 256 {
-		return nil, false
-	}
-	k, ok := rt.keys[sha256.Sum256(secret)]
-	return k, ok
-}
-
-// routedKeys are the top-level keys the sidecar reads or edits: a body may
-// hold each at most once, and never in another letter case.
-var routedKeys = [...]string{"model", "routing", "stream", "stream_options", "messages"}
-
-// caseVariant reports which routed key m's key matches under Unicode case
-// folding without being equal to it.
-func caseVariant(m *jsonbody.Member) (string, bool) {
-	// Folding keeps a key within three bytes a letter of the original
-	// ("K" is three bytes); longer keys cannot match.
-	if !m.Escaped {
-		if len(m.Key) < len("model") || len(m.Key) > 3*len("stream_options") {
-			return "", false
-		}
-		for _, r := range routedKeys {
-			if bytes.EqualFold(m.Key, []byte(r)) {
-				return r, true // an exact match was taken by the caller
-			}
-		}
-		return "", false
-	}
-	k := m.KeyString()
-	for _, r := range routedKeys {
-		if strings.EqualFold(k, r) && k != r {
-			return r, true
-		}
-	}
-	return "", false
-}
-
-// chatBody is what the request path reads from the top level of the body.
-type chatBody struct {
-	model, routing, stream jsonbody.Member
-	hasRouting, hasStream  bool
-	hasStreamOptions       bool
-	alias                  []byte // the model value, unquoted
-}
-
-func parseChatBody(body []byte, maxDepth int, cb *chatBody) error {
-	if err := jsonbody.Validate(body, maxDepth); err != nil {
-		return depthError(err, maxDepth)
-	}
-	hasModel, hasMessages := false, false
-	for it := jsonbody.Members(body); it.Next(); {
-		m := &it.M
-		var slot *jsonbody.Member
-		var seen *bool
-		switch {
-		case m.KeyIs("model"):
-			slot, seen = &cb.model, &hasModel
-		case m.KeyIs("routing"):
-			slot, seen = &cb.routing, &cb.hasRouting
-		case m.KeyIs("stream"):
-			slot, seen = &cb.stream, &cb.hasStream
-		case m.KeyIs("messages"):
-			var spare jsonbody.Member
-			slot, seen = &spare, &hasMessages
-		case m.KeyIs("stream_options"):
-			if cb.hasStreamOptions {
-				return &routing.FieldError{Field: "stream_options", Msg: "appears twice"}
-			}
-			cb.hasStreamOptions = true
-			continue
-		default:
-			if k, ok := caseVariant(m); ok {
-				// A parser that matches keys case-insensitively (Go's
-				// encoding/json is one) could read this one instead of the
-				// key we priced and routed: refuse rather than guess.
-				return &routing.FieldError{Field: clip(m.KeyString(), maxQuoted), Msg: "is a case variant of " + k + "; send the key once, in lower case"}
-			}
-			continue
-		}
-		if *seen {
-			return &routing.FieldError{Field: m.KeyString(), Msg: "appears twice"}
-		}
-		*slot, *seen = *m, true
-	}
-	if !hasModel {
-		return errModelMissing
-	}
-	raw := cb.model.Value(body)
-	if raw[0] != '"' {
-		return errModelNotString
-	}
-	if bytes.IndexByte(raw, '\\') < 0 {
-		cb.alias = raw[1 : len(raw)-1]
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return errModelNotString
-	}
-	cb.alias = []byte(s)
-	return nil
+// RequestBody parses the body, picks the route and sends the request to
+// its provider.
+func (c *chat) RequestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	resp, err := c.requestBody(b)
+	return resp, refuse(err)
 }
 
 func (c *chat) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
-	x := c.x
 	body := b.GetBody()
 	var cb chatBody
-	if err := parseChatBody(body, x.rt.maxDepth, &cb); err != nil {
+	if err := parseChatBody(body, c.v.MaxDepth, &cb); err != nil {
 		return nil, err
 	}
 	if cb.hasRouting {
@@ -254,12 +159,12 @@ func (c *chat) decide(aliasBytes []byte) error {
 	x := c.x
 	// The catalog's own string serves as the alias: no copy of the body's.
 	alias := ""
-	if t, ok := x.rt.index.TierBytes(aliasBytes); ok {
+	if t, ok := c.v.Index.TierBytes(aliasBytes); ok {
 		alias = t.Alias
 	} else {
 		alias = string(aliasBytes)
 	}
-	now := x.srv.opts.now()
+	now := c.cfg.Now()
 	c.start = now
 	c.rpmLimit = c.block.EffectiveRPM(c.key.RPMLimit)
 	req := selector.Request{
@@ -275,16 +180,16 @@ func (c *chat) decide(aliasBytes []byte) error {
 	}
 	var pin selector.Pin
 	if c.block.Strategy == selector.StrategyContinuity {
-		if p, ok := x.srv.opts.pins.Get(x.ctx, c.key.ID, alias, now); ok {
+		if p, ok := c.cfg.Pins.Get(x.Context(), c.key.ID, alias, now); ok {
 			pin = p
 			req.Pin = &pin
 		}
 	}
-	x.rt.health.Advance(now)
-	err := x.rt.index.Select(&req, x.rt.health, &c.decision)
+	c.v.Health.Advance(now)
+	err := c.v.Index.Select(&req, c.v.Health, &c.decision)
 	if errors.Is(err, selector.ErrNoRouteUnderCap) {
 		// 429 wins over 402, and a 402 takes no slot.
-		if a := x.srv.opts.limiter.Peek(x.ctx, c.key.ID, c.rpmLimit, now); !a.Allowed {
+		if a := c.cfg.Limiter.Peek(x.Context(), c.key.ID, c.rpmLimit, now); !a.Allowed {
 			return c.rateLimited(a)
 		}
 		return err
@@ -292,29 +197,29 @@ func (c *chat) decide(aliasBytes []byte) error {
 	if err != nil {
 		return err
 	}
-	c.adm = x.srv.opts.limiter.Admit(x.ctx, c.key.ID, c.rpmLimit, now)
+	c.adm = c.cfg.Limiter.Admit(x.Context(), c.key.ID, c.rpmLimit, now)
 	if !c.adm.Allowed {
 		return c.rateLimited(c.adm)
 	}
 	route := c.decision.Route
-	x.rt.health.AdmitRoute(route.Index, route.RPMLimit, now)
-	c.upstream = x.rt.providers[route.ProviderName]
+	c.v.Health.AdmitRoute(route.Index, route.RPMLimit, now)
+	c.upstream = c.v.Providers[route.ProviderName]
 	c.decided = true
 	task := "chat"
 	if c.extraction != nil {
 		task = "extraction"
 	}
-	x.bufs.route = c.appendRouteJSON(x.bufs.route[:0], task)
-	c.routeJSON = x.bufs.route
+	c.bufs.route = c.appendRouteJSON(c.bufs.route[:0], task)
+	c.routeJSON = c.bufs.route
 	c.aliasJSON = appendJSONString(nil, c.decision.Tier.Alias)
-	if ce := x.log.Check(zap.DebugLevel, "route selected"); ce != nil {
-		ce.Write(zap.ByteString("request_id", x.requestID), zap.String("key_id", c.key.ID),
+	if ce := x.Log().Check(zap.DebugLevel, "route selected"); ce != nil {
+		ce.Write(zap.ByteString("request_id", x.RequestID()), zap.String("key_id", c.key.ID),
 			zap.String("route_id", route.ID), zap.String("reason_code", c.decision.ReasonCode))
 	}
 	return nil
 }
 
-func (c *chat) rateLimited(a admission) error {
+func (c *chat) rateLimited(a state.Admission) error {
 	who := "key " + c.key.ID
 	if c.guestAddr != "" {
 		who = "guest address " + c.guestAddr
@@ -327,7 +232,6 @@ func (c *chat) rateLimited(a admission) error {
 // cluster header with a route-cache clear, the provider's path and key, and
 // the body with the upstream model and without routing.
 func (c *chat) dispatch(body []byte, cb *chatBody) *extprocv3.ProcessingResponse {
-	x := c.x
 	route := c.decision.Route
 	model := appendJSONString(make([]byte, 0, len(route.Model)+2), route.Model)
 	edits := [3]jsonbody.Edit{jsonbody.ReplaceValue(&cb.model, model)}
@@ -346,8 +250,8 @@ func (c *chat) dispatch(body []byte, cb *chatBody) *extprocv3.ProcessingResponse
 		edits[n] = jsonbody.AppendMembers(body, true, []byte(`"stream_options":{"include_usage":true}`))
 		n++
 	}
-	newBody := jsonbody.Apply(x.bufs.req, body, edits[:n]...)
-	x.bufs.req = newBody
+	newBody := jsonbody.Apply(c.bufs.req, body, edits[:n]...)
+	c.bufs.req = newBody
 	return c.sendUpstream(newBody)
 }
 
@@ -355,28 +259,28 @@ func (c *chat) dispatch(body []byte, cb *chatBody) *extprocv3.ProcessingResponse
 // route-cache clear, the provider's path and key instead of the client's,
 // and the new body with its length.
 func (c *chat) sendUpstream(newBody []byte) *extprocv3.ProcessingResponse {
-	x := c.x
-	mu := x.rp.mutation(phReqBody)
+	rp := c.x.Replies()
+	mu := rp.Mutation(stream.AnswerRequestBody)
 	// No client secret reaches a provider, whichever header carries it.
 	for _, h := range clientCredentialHeaders {
-		mu.remove(h)
+		mu.Remove(h)
 	}
 	// The provider's own auth header is ours alone: set from its secret,
 	// or removed when it has none, never the client's value.
-	if !slices.Contains(clientCredentialHeaders[:], c.upstream.authHeader) {
-		mu.remove(c.upstream.authHeader)
+	if !slices.Contains(clientCredentialHeaders[:], c.upstream.AuthHeader) {
+		mu.Remove(c.upstream.AuthHeader)
 	}
-	mu.remove("accept-encoding") // bodies come back plain, so they can be edited
-	mu.set("x-cpen-upstream-cluster", c.upstream.cluster)
-	mu.set(":path", c.upstream.chatPath)
-	if c.upstream.authValue != "" {
-		mu.set(c.upstream.authHeader, c.upstream.authValue)
+	mu.Remove("accept-encoding") // bodies come back plain, so they can be edited
+	mu.Set("x-cpen-upstream-cluster", c.upstream.Cluster)
+	mu.Set(":path", c.upstream.ChatPath)
+	if c.upstream.AuthValue != "" {
+		mu.Set(c.upstream.AuthHeader, c.upstream.AuthValue)
 	}
-	mu.setInt("content-length", len(newBody))
-	cr := x.rp.common(phReqBody, mu)
-	x.rp.withBody(phReqBody, cr, newBody)
+	mu.SetInt("content-length", len(newBody))
+	cr := rp.Common(stream.AnswerRequestBody, mu)
+	rp.WithBody(stream.AnswerRequestBody, cr, newBody)
 	cr.ClearRouteCache = true
-	return x.rp.requestBody(cr)
+	return rp.RequestBody(cr)
 }
 
 // appendRouteJSON renders the cpen_route object added to a routed answer:

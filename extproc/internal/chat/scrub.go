@@ -1,4 +1,4 @@
-package extproc
+package chat
 
 import (
 	"bytes"
@@ -15,17 +15,16 @@ const minScrubbedName = 3
 // "provider". A JSON object also gets the alias in "model", cpen_status
 // "failed" and cpen_route. Nil leaves the body as it is.
 func (c *chat) scrubError(body []byte) []byte {
-	x := c.x
 	clean := body
 	if m := c.decision.Route.Model; m != "" && bytes.Contains(clean, []byte(m)) {
 		clean = bytes.ReplaceAll(clean, []byte(m), []byte(plainAlias(c.decision.Tier.Alias)))
 	}
-	if name := c.upstream.name; len(name) >= minScrubbedName && indexFold(clean, name) >= 0 {
+	if name := c.upstream.Name; len(name) >= minScrubbedName && indexFold(clean, name) >= 0 {
 		clean = replaceFold(clean, name, "provider")
 	}
 	if c.rewrite && jsonbody.Shape(clean) {
-		x.bufs.resp = c.patchObject(x.bufs.resp[:0], clean, true, true, "failed")
-		return x.bufs.resp
+		c.bufs.resp = c.patchObject(c.bufs.resp[:0], clean, true, true, "failed")
+		return c.bufs.resp
 	}
 	if len(clean) == len(body) && bytes.Equal(clean, body) {
 		return nil

@@ -1,16 +1,15 @@
-package extproc
+package chat
 
 import (
 	"bytes"
-
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	"slices"
 	"strings"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"go.uber.org/zap"
 
+	"github.com/cpen/router/extproc/internal/stream"
 	"github.com/cpen/router/extproc/jsonbody"
 	"github.com/cpen/router/selector"
 )
@@ -34,15 +33,18 @@ func isProviderHeader(k string) bool {
 	return false
 }
 
-func (c *chat) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
-	x := c.x
+// ResponseHeaders names the route and the outcome to the client, drops
+// the headers that would name the provider, and switches a stream to
+// STREAMED.
+func (c *chat) ResponseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+	rp := c.x.Replies()
 	if !c.decided {
-		return x.rp.responseHeaders(nil), nil
+		return rp.ResponseHeaders(nil), nil
 	}
 	hm := h.GetHeaders()
-	c.status = atoi(headerBytes(hm, ":status"))
-	ctype := headerBytes(hm, "content-type")
-	enc := string(headerBytes(hm, "content-encoding"))
+	c.status = atoi(stream.HeaderBytes(hm, ":status"))
+	ctype := stream.HeaderBytes(hm, "content-type")
+	enc := string(stream.HeaderBytes(hm, "content-encoding"))
 	plain := enc == "" || enc == "identity"
 	isJSON := bytes.HasPrefix(ctype, []byte("application/json"))
 	isSSE := bytes.HasPrefix(ctype, []byte("text/event-stream"))
@@ -51,10 +53,10 @@ func (c *chat) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingR
 	// ones we can read are scrubbed, whatever their content type.
 	c.scrub = plain && c.status >= 400
 
-	mu := x.rp.mutation(phRespHeaders)
+	mu := rp.Mutation(stream.AnswerResponseHeaders)
 	c.dropProviderHeaders(&mu, hm)
-	mu.set("x-cpen-route-id", c.decision.Route.ID)
-	mu.set("x-cpen-status", statusWord(c.status))
+	mu.Set("x-cpen-route-id", c.decision.Route.ID)
+	mu.Set("x-cpen-status", statusWord(c.status))
 	// A successful stream goes STREAMED even when it cannot be rewritten
 	// (compressed, or not an event stream): held BUFFERED, Envoy would keep
 	// the whole stream until it ends and fail it above its buffer limit. A
@@ -65,25 +67,24 @@ func (c *chat) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingR
 	c.switched = c.stream && c.status == 200 && !(plain && isJSON)
 	c.streaming = c.switched && plain && isSSE
 	if c.switched {
-		mu.remove("content-length")
+		mu.Remove("content-length")
 	}
-	mu.setRateLimit(c.adm)
+	mu.SetRateLimit(rateLimit(c.adm))
 	if h.GetEndOfStream() {
 		c.settle()
 	}
-	resp := x.rp.responseHeaders(x.rp.common(phRespHeaders, mu))
+	resp := rp.ResponseHeaders(rp.Common(stream.AnswerResponseHeaders, mu))
 	if c.switched {
-		x.rp.streamed.ResponseBodyMode = filterv3.ProcessingMode_STREAMED
-		resp.ModeOverride = &x.rp.streamed
+		rp.StreamResponseBody(resp)
 	}
 	return resp, nil
 }
 
 // dropProviderHeaders removes the response headers that would tell the
 // client which provider or upstream model served it.
-func (c *chat) dropProviderHeaders(mu *mutation, hm *corev3.HeaderMap) {
+func (c *chat) dropProviderHeaders(mu *stream.Mutation, hm *corev3.HeaderMap) {
 	route := c.decision.Route
-	name := c.upstream.name
+	name := c.upstream.Name
 	for _, hv := range hm.GetHeaders() {
 		k := hv.GetKey()
 		if k == "" || k[0] == ':' {
@@ -92,7 +93,7 @@ func (c *chat) dropProviderHeaders(mu *mutation, hm *corev3.HeaderMap) {
 		v := hv.GetRawValue()
 		if isProviderHeader(k) || (route.Model != "" && bytes.Contains(v, []byte(route.Model))) ||
 			(len(name) >= minScrubbedName && indexFold(v, name) >= 0) {
-			mu.remove(k)
+			mu.Remove(k)
 		}
 	}
 }
@@ -111,12 +112,14 @@ func statusWord(status int) string {
 	return "completed"
 }
 
-func (c *chat) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
-	x := c.x
+// ResponseBody rewrites the provider's answer: the alias for its model,
+// cpen_status and cpen_route added, an error scrubbed of the provider.
+func (c *chat) ResponseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	rp := c.x.Replies()
 	body, eos := b.GetBody(), b.GetEndOfStream()
 	final := c.wholeBody(b)
 	if !c.decided {
-		return x.rp.responseBody(nil), nil
+		return rp.ResponseBody(nil), nil
 	}
 	c.bodyMsgs++
 	var out []byte
@@ -124,8 +127,8 @@ func (c *chat) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespons
 	case c.streaming:
 		// Every chunk is answered with exactly the bytes to forward; an
 		// empty body holds an incomplete event back.
-		x.bufs.resp = c.streamChunk(x.bufs.resp[:0], body, eos)
-		out = x.bufs.resp
+		c.bufs.resp = c.streamChunk(c.bufs.resp[:0], body, eos)
+		out = c.bufs.resp
 		if out == nil {
 			out = []byte{}
 		}
@@ -140,29 +143,28 @@ func (c *chat) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespons
 		c.settle()
 	}
 	if out == nil {
-		return x.rp.responseBody(nil), nil
+		return rp.ResponseBody(nil), nil
 	}
-	mu := x.rp.mutation(phRespBody)
+	mu := rp.Mutation(stream.AnswerResponseBody)
 	if !c.switched || (eos && c.bodyMsgs == 1) {
 		// A buffered body: its length is checked against ours. (When a
 		// switched answer came whole in one message, Envoy may not have
 		// honoured the switch.)
-		mu.setInt("content-length", len(out))
+		mu.SetInt("content-length", len(out))
 	}
-	cr := x.rp.common(phRespBody, mu)
-	x.rp.withBody(phRespBody, cr, out)
-	return x.rp.responseBody(cr), nil
+	cr := rp.Common(stream.AnswerResponseBody, mu)
+	rp.WithBody(stream.AnswerResponseBody, cr, out)
+	return rp.ResponseBody(cr), nil
 }
 
 // rewriteJSON restores the alias in "model" and adds cpen_status and
 // cpen_route to a JSON object body; nil leaves the body as it is.
 func (c *chat) rewriteJSON(body []byte, status string) []byte {
-	x := c.x
 	if !jsonbody.Shape(body) {
 		return nil
 	}
-	x.bufs.resp = c.patchObject(x.bufs.resp[:0], body, true, true, status)
-	return x.bufs.resp
+	c.bufs.resp = c.patchObject(c.bufs.resp[:0], body, true, true, status)
+	return c.bufs.resp
 }
 
 // patchObject edits one JSON object (Shape checked): every top-level
@@ -219,29 +221,31 @@ func (c *chat) settle() {
 		return
 	}
 	c.settled = true
-	now := x.srv.opts.now()
+	now := c.cfg.Now()
 	route := c.decision.Route
 	if c.status > 0 {
 		// A stream that ended with no answer (the client hung up, Envoy
 		// reset it) says nothing about the route: counting it would let
 		// any client eject a tier by hanging up.
 		failed := c.status >= 500 || c.status == 429
-		x.rt.health.Observe(route.Index, now.Sub(c.start), failed, now)
+		c.v.Health.Observe(route.Index, now.Sub(c.start), failed, now)
 	}
 	if c.decision.SetsPin && c.status > 0 && c.status < 400 {
-		x.srv.opts.pins.Set(x.ctx, c.key.ID, c.decision.Tier.Alias, selector.Pin{
+		c.cfg.Pins.Set(x.Context(), c.key.ID, c.decision.Tier.Alias, selector.Pin{
 			RouteID: route.ID, ModelFamily: route.ModelFamily, VisibleTotal: route.VisibleTotal,
 		}, now)
 	}
-	x.rt.counters[route.Index].served(c.status)
+	c.v.Served[route.Index].Served(c.status)
 	// Envoy's access log has the request; this line is for debugging.
-	if ce := x.log.Check(zap.DebugLevel, "request served"); ce != nil {
-		ce.Write(zap.ByteString("request_id", x.requestID), zap.String("key_id", c.key.ID), zap.String("route_id", route.ID),
+	if ce := x.Log().Check(zap.DebugLevel, "request served"); ce != nil {
+		ce.Write(zap.ByteString("request_id", x.RequestID()), zap.String("key_id", c.key.ID), zap.String("route_id", route.ID),
 			zap.Int("status", c.status), zap.String("reason_code", c.decision.ReasonCode), zap.Duration("duration", now.Sub(c.start)))
 	}
 }
 
-func (c *chat) finish() {
+// Finish settles a request whose stream ended before its response did,
+// and parks the processor for the next request on the exchange.
+func (c *chat) Finish() {
 	if c.decided && !c.settled {
 		// The stream ended before the response did (client gone, upstream
 		// reset): no health verdict, and never move the pin.
@@ -249,4 +253,16 @@ func (c *chat) finish() {
 		c.settle()
 	}
 	c.park()
+}
+
+// atoi parses a small non-negative decimal such as a :status; 0 if malformed.
+func atoi(b []byte) int {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' || n > 1e6 {
+			return 0
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
 }

@@ -1,10 +1,6 @@
-package extproc
+package chat
 
-import (
-	"encoding/json"
-	"strconv"
-	"time"
-)
+import "encoding/json"
 
 // appendJSONString appends s as a JSON string literal. Plain ASCII, the
 // usual case for aliases, models and reasons, is copied as it is.
@@ -32,13 +28,4 @@ func appendBool(b []byte, v bool) []byte {
 		return append(b, "true"...)
 	}
 	return append(b, "false"...)
-}
-
-// seconds renders a duration as whole seconds, rounded up ("12s").
-func seconds(d time.Duration) string {
-	s := int64((d + time.Second - 1) / time.Second)
-	if s < 0 {
-		s = 0
-	}
-	return strconv.FormatInt(s, 10) + "s"
 }

@@ -1,7 +1,8 @@
-package extproc
+package chat
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"maps"
 	"slices"
@@ -11,22 +12,17 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 )
 
-func respChunk(body string, eos bool) *extprocv3.ProcessingRequest {
-	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseBody{
-		ResponseBody: &extprocv3.HttpBody{Body: []byte(body), EndOfStream: eos}}}
-}
-
 const upstreamSSE = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"upstream-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}],\"usage\":null}\n\n" +
 	"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"upstream-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hé\"}}],\"usage\":null}\n\n" +
 	": keep-alive\n\n" +
 	"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"upstream-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1,\"total_tokens\":4}}\n\n" +
 	"data: [DONE]\n\n"
 
-// streamRequest routes a "stream": true request and returns the server and
-// the answer to its response headers.
+// streamRequest routes a "stream": true request, opens an event stream
+// and returns the answers to every message.
 func streamRequest(t *testing.T, msgs ...*extprocv3.ProcessingRequest) []*extprocv3.ProcessingResponse {
 	t.Helper()
-	s, _ := newTestServer(t, "testdata/catalog.yaml")
+	s := newTestServer(t)
 	req := strings.Replace(seedRequest, `"temperature":0.2`, `"stream":true`, 1)
 	all := append([]*extprocv3.ProcessingRequest{reqHeaders("/v1/chat/completions", seedKey), reqBody(req),
 		respHeaders("200", "text/event-stream", "content-length", "999")}, msgs...)
@@ -104,12 +100,12 @@ func TestStreamWithoutUsage(t *testing.T) {
 // whose response headers opened an event stream, ready for streamChunk.
 func streamExchange(tb testing.TB) *chat {
 	tb.Helper()
-	s, _ := newTestServer(tb, "testdata/catalog.yaml")
-	x := s.newExchange()
+	s := newTestServer(tb)
+	x := s.Exchange(context.Background())
 	req := strings.Replace(seedRequest, `"temperature":0.2`, `"stream":true`, 1)
 	for _, m := range []*extprocv3.ProcessingRequest{reqHeaders("/v1/chat/completions", seedKey), reqBody(req),
 		respHeaders("200", "text/event-stream")} {
-		if _, err := x.handle(m); err != nil {
+		if _, err := x.Handle(m); err != nil {
 			tb.Fatal(err)
 		}
 	}

@@ -1,16 +1,21 @@
-package extproc
+package local
 
 import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
+	"github.com/cpen/router/extproc/internal/stream"
 )
+
+// Playground makes the processors of GET /playground.
+func Playground(cfg *Config) stream.Factory { return factory(cfg, playground) }
 
 // playground answers GET /playground: a page to try route selection as a
 // guest (2 requests per minute per address).
-func playground(_ *exchange, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+func playground(_ *local, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
 	if err := onlyGet(h); err != nil {
 		return nil, err
 	}
-	return immediate(200, []byte(playgroundHTML), "cpen_playground", [][2]string{{"content-type", "text/html; charset=utf-8"}}), nil
+	return stream.Immediate(200, []byte(playgroundHTML), "cpen_playground", [][2]string{{"content-type", "text/html; charset=utf-8"}}), nil
 }
 
 const playgroundHTML = `<!doctype html>
