@@ -65,6 +65,8 @@ func BenchmarkExchange(b *testing.B) {
 // unlimited admits every request.
 type unlimited struct{}
 
+var _ RateLimiter = unlimited{}
+
 func (unlimited) Admit(context.Context, string, int, time.Time) state.Admission {
 	return state.Admission{Allowed: true}
 }

@@ -8,6 +8,7 @@ package catalog
 import (
 	"encoding/hex"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/cpen/router/config"
@@ -36,6 +37,8 @@ type ServedCounter interface {
 type Source interface {
 	Load() *Version
 }
+
+var _ Source = (*atomic.Pointer[Version])(nil)
 
 // Version is one immutable catalog version, compiled for the hot path.
 type Version struct {

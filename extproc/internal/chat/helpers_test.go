@@ -30,6 +30,8 @@ const seedRequest = `{"model":"cpen/middle","messages":[{"role":"user","content"
 // noCount counts nothing.
 type noCount struct{}
 
+var _ catalog.ServedCounter = noCount{}
+
 func (noCount) Served(int) {}
 
 // newVersion compiles the test catalog with fresh route health and the

@@ -2,6 +2,11 @@ package chat
 
 import "github.com/cpen/router/extproc/internal/stream"
 
+var (
+	_ stream.Processor = (*chat)(nil)
+	_ stream.Processor = extraction{}
+)
+
 // Keyed makes the processors of POST /v1/chat/completions.
 func Keyed(cfg *Config) stream.Factory {
 	return func(x *stream.Exchange) stream.Processor { return newChat(x, cfg, false) }

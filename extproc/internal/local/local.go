@@ -35,6 +35,8 @@ type local struct {
 	answer answer
 }
 
+var _ stream.Processor = (*local)(nil)
+
 // factory makes the processors of an endpoint answered locally.
 func factory(cfg *Config, a answer) stream.Factory {
 	return func(x *stream.Exchange) stream.Processor {

@@ -45,8 +45,12 @@ func (b *bodyReader) RequestHeaders(*extprocv3.HttpHeaders) (*extprocv3.Processi
 	return b.x.Replies().RequestHeaders(nil), nil
 }
 
+var _ Processor = (*bodyReader)(nil)
+
 // counted records the labels the transport counts refusals under.
 type counted []string
+
+var _ Metrics = (*counted)(nil)
 
 func (c *counted) Rejected(code string) { *c = append(*c, code) }
 

@@ -40,6 +40,8 @@ type Endpoints map[string]Factory
 // processors that embed it answer the phases they leave alone.
 type PassThrough struct{ x *Exchange }
 
+var _ Processor = PassThrough{}
+
 // NewPassThrough returns the pass-through processor of x.
 func NewPassThrough(x *Exchange) PassThrough { return PassThrough{x} }
 
