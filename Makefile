@@ -57,9 +57,9 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./extproc/jsonbody/
 	$(GO) test -run '^$$' -fuzz '^FuzzShape$$' -fuzztime $(FUZZTIME) ./extproc/jsonbody/
 	$(GO) test -run '^$$' -fuzz '^FuzzIntLiteral$$' -fuzztime $(FUZZTIME) ./extproc/jsonbody/
-	$(GO) test -run '^$$' -fuzz '^FuzzSSESplit$$' -fuzztime $(FUZZTIME) -tags '$(GO_TAGS)' ./extproc/
-	$(GO) test -run '^$$' -fuzz '^FuzzIndexFold$$' -fuzztime $(FUZZTIME) -tags '$(GO_TAGS)' ./extproc/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseRequestBody$$' -fuzztime $(FUZZTIME) ./extproc/
+	$(GO) test -run '^$$' -fuzz '^FuzzSSESplit$$' -fuzztime $(FUZZTIME) -tags '$(GO_TAGS)' ./extproc/internal/chat/
+	$(GO) test -run '^$$' -fuzz '^FuzzIndexFold$$' -fuzztime $(FUZZTIME) -tags '$(GO_TAGS)' ./extproc/internal/chat/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRequestBody$$' -fuzztime $(FUZZTIME) ./extproc/internal/chat/
 	$(GO) test -run '^$$' -fuzz '^FuzzFixedFit$$' -fuzztime $(FUZZTIME) ./selector/
 	$(GO) test -run '^$$' -fuzz '^FuzzLimiter$$' -fuzztime $(FUZZTIME) ./selector/state/
 	$(GO) test -run '^$$' -fuzz '^FuzzLastXFFAddress$$' -fuzztime $(FUZZTIME) ./test/standin/

@@ -40,6 +40,10 @@ const (
 	// MaxPricePer1M is the largest price, in USD per 1M tokens, a catalog
 	// or a client may state.
 	MaxPricePer1M = 1000000
+	// MaxPriceDecimals is how many fractional digits a cap or a tier's
+	// band may have: the selector compares them in units of 1e-12 USD per
+	// 1M tokens.
+	MaxPriceDecimals = 12
 )
 
 // maxPrice is MaxPricePer1M as a decimal, built once.
@@ -148,6 +152,17 @@ func (v *validator) price(path string, s scalar, def string, required bool) deci
 	return d
 }
 
+// bandPrice is price for a bound of a tier's band, which caps are
+// compared with: it has at most MaxPriceDecimals fractional digits,
+// trailing zeros aside.
+func (v *validator) bandPrice(path string, s scalar) decimal.Decimal {
+	d := v.price(path, s, "0", true)
+	if !d.Truncate(MaxPriceDecimals).Equal(d) {
+		v.fail(path, s.Line, "must have at most %d fractional digits, got %s", MaxPriceDecimals, s.Value)
+	}
+	return d
+}
+
 func (v *validator) catalog(raw *rawCatalog) *Catalog {
 	c := &Catalog{
 		FeeRate:                   v.price("fee_rate", raw.FeeRate, "0", false),
@@ -228,8 +243,8 @@ func (v *validator) tiers(c *Catalog, raw []rawTier) map[string]*Tier {
 		tier := Tier{
 			Alias:    t.Alias.Value,
 			Level:    t.Level,
-			MinTotal: v.price(path+".min_total_per_1m", t.MinTotal, "0", true),
-			MaxTotal: v.price(path+".max_total_per_1m", t.MaxTotal, "0", true),
+			MinTotal: v.bandPrice(path+".min_total_per_1m", t.MinTotal),
+			MaxTotal: v.bandPrice(path+".max_total_per_1m", t.MaxTotal),
 			Status:   TierStatus(t.Status),
 		}
 		if tier.Status == "" {

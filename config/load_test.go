@@ -88,6 +88,10 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 			`tiers[1].alias (line 7): duplicate alias "cpen/middle"`,
 			`tiers[1].level (line 7): duplicate level "middle"`,
 		}},
+		{"bad_band.yaml", []string{
+			"tiers[0].min_total_per_1m (line 4): must have at most 12 fractional digits, got 0.0000000000001",
+			"tiers[0].max_total_per_1m (line 5): must have at most 12 fractional digits, got 0.3500000000001",
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
@@ -104,6 +108,18 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Trailing zeros past the twelfth fractional digit leave a band bound
+// exact, so it loads.
+func TestLoadBandTrailingZeros(t *testing.T) {
+	c, err := Load([]byte("tiers:\n  - {alias: cpen/low, level: low, min_total_per_1m: \"0.020000000000000\", max_total_per_1m: \"0.2\"}\n"))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if got := c.Tiers[0].MinTotal; !got.Equal(decimal.RequireFromString("0.02")) {
+		t.Errorf("min_total_per_1m = %s, want 0.02", got)
 	}
 }
 

@@ -1,29 +1,29 @@
 package extproc
 
-// factory makes the processor of one request, bound to its exchange.
-type factory func(x *exchange) processor
+import (
+	"github.com/cpen/router/extproc/internal/chat"
+	"github.com/cpen/router/extproc/internal/local"
+	"github.com/cpen/router/extproc/internal/stream"
+)
 
-// endpoints maps a request path, without its query, to the factory of its
-// processor. A new endpoint is one processor and one line here.
-type endpoints map[string]factory
-
-func (s *Server) newEndpoints() endpoints {
-	return endpoints{
-		"/v1/chat/completions":            s.chatFactory(false),
-		"/playground/v1/chat/completions": s.chatFactory(true),
-		"/v1/extractions":                 s.extractionFactory,
-		"/v1/status/routes":               localFactory(statusRoutes),
-		"/v1/billing/status":              localFactory(billingStatus),
-		"/health":                         localFactory(healthAnswer),
-		"/playground":                     localFactory(playground),
-	}
-}
-
-// processor makes the processor for path; a path no endpoint serves gets
-// a 404.
-func (e endpoints) processor(x *exchange, path string) processor {
-	if f, ok := e[path]; ok {
-		return f(x)
-	}
-	return &local{x: x, answer: notFound}
+// newStream builds the transport over the sidecar's endpoints. A new
+// endpoint is one processor and one line in the table.
+func (s *Server) newStream() *stream.Server {
+	c := &chat.Config{Versions: &s.versions, Now: s.opts.now, Pins: s.opts.pins, Limiter: s.opts.limiter}
+	l := &local.Config{Versions: &s.versions, Now: s.opts.now}
+	return stream.New(stream.Config{
+		Log:     s.log,
+		Metrics: s.metrics,
+		Endpoints: stream.Endpoints{
+			"/v1/chat/completions":            chat.Keyed(c),
+			"/playground/v1/chat/completions": chat.Guest(c),
+			"/v1/extractions":                 chat.Extraction(c),
+			"/v1/status/routes":               local.Status(l),
+			"/v1/billing/status":              local.Billing(l),
+			"/health":                         local.Health(l),
+			"/playground":                     local.Playground(l),
+		},
+		NotFound:    local.NotFound(l),
+		IdleTimeout: s.opts.idleTimeout,
+	})
 }

@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 type errorBody struct {
@@ -156,59 +154,5 @@ func TestLocalEndpoints(t *testing.T) {
 	ir, eb, _ := immediateOf(t, run(t, s, get("/v2/nothing")))
 	if ir.GetStatus().GetCode() != 404 || eb.Error.Code != "not_found" {
 		t.Errorf("unknown path: %d %+v", ir.GetStatus().GetCode(), eb)
-	}
-}
-
-// A message out of Envoy's order is a protocol error: a gRPC error, so
-// Envoy fails the request closed.
-func TestOutOfOrder(t *testing.T) {
-	s, _ := newTestServer(t, "testdata/catalog.yaml")
-	f := &fakeStream{in: []*extprocv3.ProcessingRequest{reqBody(`{}`)}}
-	err := s.Process(f)
-	if got := status.Code(err); got != codes.FailedPrecondition {
-		t.Fatalf("code %v (%v), want FailedPrecondition", got, err)
-	}
-	const want = "ext_proc message out of order: request_body in phase awaiting_headers"
-	if got := status.Convert(err).Message(); got != want {
-		t.Errorf("message %q, want %q", got, want)
-	}
-	if len(f.out) != 0 {
-		t.Errorf("answered %d messages, want none", len(f.out))
-	}
-}
-
-// The unknown-model detail names the aliases of the catalog in force.
-func TestOrList(t *testing.T) {
-	for _, tc := range []struct {
-		in   []string
-		want string
-	}{
-		{nil, "an alias of the catalog"},
-		{[]string{"cpen/low"}, "cpen/low"},
-		{[]string{"cpen/low", "cpen/high"}, "cpen/low or cpen/high"},
-		{[]string{"cpen/low", "cpen/middle", "cpen/high"}, "cpen/low, cpen/middle or cpen/high"},
-	} {
-		if got := orList(tc.in); got != tc.want {
-			t.Errorf("orList(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
-// Every cause has a full row in the error table, and no two causes share
-// an error.code: a client tells refusals apart by it.
-func TestErrorTableComplete(t *testing.T) {
-	seen := map[string]cause{}
-	for c := cause(0); c < numCauses; c++ {
-		r := refusals[c]
-		if r.status < 400 || r.status > 599 || r.errType == "" || r.code == "" {
-			t.Errorf("cause %d: incomplete row %+v", c, r)
-		}
-		if r.metric != "" && r.metric != r.code {
-			t.Errorf("cause %d: metric label %q differs from code %q", c, r.metric, r.code)
-		}
-		if prev, ok := seen[r.code]; ok {
-			t.Errorf("causes %d and %d share code %q", prev, c, r.code)
-		}
-		seen[r.code] = c
 	}
 }

@@ -1,23 +1,19 @@
 package extproc
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/cpen/router/config"
+	"github.com/cpen/router/extproc/internal/stream"
 )
 
 // nested returns a chat body whose messages nest n arrays deep, so that
@@ -163,7 +159,7 @@ func TestRefusalQuotesABoundedPrefix(t *testing.T) {
 		`{"model":"cpen/low","messages":[],"routing":{"` + huge[:4000] + `":1}}`,
 	} {
 		ir, eb, _ := immediateOf(t, run(t, s, guestHeaders("198.51.100.7:1", ""), reqBody(body)))
-		if ir.GetStatus().GetCode() != 400 || len(ir.GetBody()) > 2*maxDetail+200 || !strings.Contains(eb.Detail, "…") {
+		if ir.GetStatus().GetCode() != 400 || len(ir.GetBody()) > 2*stream.MaxDetail+200 || !strings.Contains(eb.Detail, "…") {
 			t.Errorf("reply of %d bytes: %.200s", len(ir.GetBody()), ir.GetBody())
 		}
 	}
@@ -303,39 +299,5 @@ func TestClientSecretsNeverReachProvider(t *testing.T) {
 				t.Errorf("x-custom-key set to %q, want %q", set, tc.want)
 			}
 		})
-	}
-}
-
-// blockedStream is a stream on which Envoy never sends anything.
-type blockedStream struct {
-	fakeStream
-	gone chan struct{}
-}
-
-func (b *blockedStream) Recv() (*extprocv3.ProcessingRequest, error) {
-	<-b.gone
-	return nil, context.Canceled
-}
-
-// A stream that never sends is closed after the idle timeout (gRPC then
-// cancels it, which ends its receive).
-func TestIdleStreamClosed(t *testing.T) {
-	cat, err := config.LoadFile("testdata/catalog.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := NewServer(zap.NewNop(), nil, WithStreamIdleTimeout(20*time.Millisecond))
-	t.Cleanup(s.Close)
-	if err := s.Apply(cat); err != nil {
-		t.Fatal(err)
-	}
-	b := &blockedStream{gone: make(chan struct{})}
-	defer close(b.gone)
-	err = s.Process(b)
-	if status.Code(err) != codes.DeadlineExceeded || !strings.Contains(err.Error(), "idle timeout") {
-		t.Errorf("Process = %v, want DeadlineExceeded", err)
-	}
-	if errors.Is(err, context.Canceled) {
-		t.Error("the stream was not closed by the sidecar")
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cpen/router/config"
+	"github.com/cpen/router/extproc/internal/stream"
 	"github.com/cpen/router/selector/state/redisstate"
 )
 
@@ -115,7 +116,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer, reload <-chan os
 		return fmt.Errorf("--admin-addr: %w", err)
 	}
 
-	codec, err := newAnswerCodec()
+	codec, err := stream.NewCodec()
 	if err != nil {
 		_ = lis.Close()
 		_ = adminLis.Close()
@@ -124,8 +125,8 @@ func Main(ctx context.Context, args []string, stderr io.Writer, reload <-chan os
 	// The limit is fixed for the process; a reload that raises
 	// max_body_bytes past it is logged by Apply.
 	limit := messageLimit(config.DefaultMaxBodyBytes)
-	if rt := srv.rt.Load(); rt != nil {
-		limit = messageLimit(rt.maxBody)
+	if v := srv.versions.Load(); v != nil {
+		limit = messageLimit(v.MaxBody)
 	}
 	srv.msgLimit.Store(int64(limit))
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(limit), grpc.MaxSendMsgSize(limit+grpcHeadroom),

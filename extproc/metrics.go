@@ -2,6 +2,9 @@ package extproc
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cpen/router/extproc/internal/catalog"
+	"github.com/cpen/router/extproc/internal/stream"
 )
 
 // Metrics are the sidecar's Prometheus series. Labels stay bounded: route
@@ -12,6 +15,11 @@ type Metrics struct {
 	redisErrors   *prometheus.CounterVec
 	reloads       *prometheus.CounterVec
 }
+
+var (
+	_ stream.Metrics        = (*Metrics)(nil)
+	_ catalog.ServedCounter = (*routeCounters)(nil)
+)
 
 // NewMetrics registers the series on reg (never the global registry).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -75,7 +83,9 @@ func (m *Metrics) forgetRoutes(ids []string) {
 	}
 }
 
-func (rc *routeCounters) served(status int) {
+// Served counts one request the route served, by the provider's status
+// (0: no answer).
+func (rc *routeCounters) Served(status int) {
 	i := status / 100
 	if i < 0 || i >= len(rc) {
 		i = 0
@@ -85,7 +95,9 @@ func (rc *routeCounters) served(status int) {
 	}
 }
 
-func (m *Metrics) rejected(code string) {
+// Rejected counts one request refused with an error reply, by its error
+// code; the transport calls it.
+func (m *Metrics) Rejected(code string) {
 	if m == nil {
 		return
 	}

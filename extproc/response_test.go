@@ -71,18 +71,6 @@ func TestBufferedSSE(t *testing.T) {
 	}
 }
 
-// Envoy's own local reply can open a stream at the response: it passes.
-func TestStreamStartingAtResponse(t *testing.T) {
-	s, _ := newTestServer(t, "testdata/catalog.yaml")
-	out := run(t, s, respHeaders("503", "text/plain"), respBody("no healthy upstream"))
-	if len(out) != 2 || out[0].GetResponseHeaders() == nil || out[1].GetResponseBody() == nil {
-		t.Fatalf("answers %v", out)
-	}
-	if out[0].GetResponseHeaders().GetResponse() != nil || out[1].GetResponseBody().GetResponse() != nil {
-		t.Errorf("a pass-through answer carried changes: %v", out)
-	}
-}
-
 func contains(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {

@@ -1,51 +1,33 @@
-// Package extproc is the Envoy external-processing server: it authenticates
-// each request, picks a route under the caller's price caps, rewrites what
-// the provider sees and adds route metadata to what the caller gets back.
+// Package extproc is the Envoy external-processing sidecar: Main, its
+// settings, the catalog versions it serves, its admin listener, metrics,
+// shared state in Redis, and gRPC health. The request path lives in
+// internal packages: stream (the transport), chat and local (the
+// endpoints), catalog (the compiled catalog version they read).
 package extproc
 
 import (
-	"context"
-	"errors"
-	"io"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"go.uber.org/zap"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
-	"github.com/cpen/router/selector"
+	"github.com/cpen/router/extproc/internal/catalog"
+	"github.com/cpen/router/extproc/internal/chat"
+	"github.com/cpen/router/extproc/internal/stream"
 	"github.com/cpen/router/selector/state"
 )
 
-// PinStore keeps continuity pins per key and alias: the route the
-// continuity strategy keeps serving while it fits. ctx is the stream's: a
-// stream Envoy has given up on stops waiting for a remote store.
-type PinStore interface {
-	Get(ctx context.Context, key, alias string, now time.Time) (selector.Pin, bool)
-	Set(ctx context.Context, key, alias string, p selector.Pin, now time.Time)
-}
+// PinStore keeps continuity pins per key and alias.
+type PinStore = chat.PinStore
 
 // RateLimiter counts admissions in a sliding 60-second window per key.
-// ctx is the stream's, as for PinStore.
-type RateLimiter interface {
-	Admit(ctx context.Context, key string, limit int, now time.Time) state.Admission
-	Peek(ctx context.Context, key string, limit int, now time.Time) state.Admission
-}
+type RateLimiter = chat.RateLimiter
 
 // RouteHealth is the live state of the routes of one catalog version, by
 // selector.Route.Index.
-type RouteHealth interface {
-	selector.Health
-	Observe(route int, latency time.Duration, failed bool, now time.Time)
-	AdmitRoute(route, rpmLimit int, now time.Time) bool
-	// Advance moves the view's clock, so ejections end even when no
-	// request reaches the ejected routes.
-	Advance(now time.Time)
-}
+type RouteHealth = catalog.RouteHealth
 
 // HealthBinder gives a catalog version its route health. ids are the
 // version's route ids by selector.Route.Index; prev is the health of the
@@ -54,8 +36,6 @@ type RouteHealth interface {
 // so a reload never forgives a failing route; a route only in ids starts
 // healthy. prev stays in use by requests that began under it.
 type HealthBinder func(prev RouteHealth, ids []string) RouteHealth
-
-type admission = state.Admission
 
 // Option configures a Server.
 type Option func(*options)
@@ -100,23 +80,20 @@ func WithEnv(getenv func(string) string, readFile func(string) ([]byte, error)) 
 	return func(o *options) { o.getenv, o.readFile = getenv, readFile }
 }
 
-// Server implements Envoy's ExternalProcessor service.
+// Server implements Envoy's ExternalProcessor service: the transport over
+// the endpoints, serving the catalog version last applied.
 type Server struct {
 	extprocv3.UnimplementedExternalProcessorServer
-	opts    options
-	log     *zap.Logger
-	rt      atomic.Pointer[runtime]
-	metrics *Metrics
+	opts     options
+	log      *zap.Logger
+	versions atomic.Pointer[catalog.Version]
+	metrics  *Metrics
 	// draining is set from SIGTERM on: the process reports not ready.
 	draining atomic.Bool
 	ready    readiness
 	// msgLimit is the gRPC message limit fixed at start (0 before).
 	msgLimit atomic.Int64
-	workers  *workers
-	// exchanges recycles per-stream state (about 10 KiB with its inline
-	// answers); sync.Pool is per-P, not a global lock.
-	exchanges sync.Pool
-	endpoints endpoints
+	stream   *stream.Server
 }
 
 var _ extprocv3.ExternalProcessorServer = (*Server)(nil)
@@ -137,16 +114,25 @@ func NewServer(log *zap.Logger, m *Metrics, opts ...Option) *Server {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	s := &Server{opts: o, log: log, metrics: m, workers: newWorkers()}
-	s.endpoints = s.newEndpoints()
+	s := &Server{opts: o, log: log, metrics: m}
+	s.stream = s.newStream()
 	return s
 }
+
+// Process serves one HTTP request's ext_proc stream.
+func (s *Server) Process(st extprocv3.ExternalProcessor_ProcessServer) error {
+	return s.stream.Process(st)
+}
+
+// Close ends the idle serve workers and waits for every worker to end. Call
+// it once no stream is open (after the gRPC server has stopped).
+func (s *Server) Close() { s.stream.Close() }
 
 // Ready reports whether a catalog is loaded, some tier can route and the
 // process is not draining.
 func (s *Server) Ready() bool {
-	rt := s.rt.Load()
-	return !s.draining.Load() && rt != nil && rt.canRoute(s.opts.now())
+	v := s.versions.Load()
+	return !s.draining.Load() && v != nil && v.CanRoute(s.opts.now())
 }
 
 // StartDraining marks the process as shutting down: not ready from now on.
@@ -161,71 +147,3 @@ func (s *Server) readinessChanged() <-chan struct{} { return s.ready.wait() }
 
 // Draining reports whether StartDraining was called.
 func (s *Server) Draining() bool { return s.draining.Load() }
-
-func (s *Server) newExchange() *exchange {
-	if x, ok := s.exchanges.Get().(*exchange); ok {
-		return x
-	}
-	return &exchange{ctx: context.Background(), srv: s, log: s.log}
-}
-
-// release ends the stream's processing and recycles its state.
-func (s *Server) release(x *exchange) {
-	x.finish()
-	*x = exchange{ctx: context.Background(), srv: s, log: s.log, bufs: x.bufs.reset(), parked: x.parked}
-	s.exchanges.Put(x)
-}
-
-// firstMessageTimeout bounds the wait for a stream's first message: Envoy
-// opens a stream only when it has a message to send.
-const firstMessageTimeout = 10 * time.Second
-
-// Process serves one HTTP request's ext_proc stream. A stream that stays
-// silent past the idle timeout (or past firstMessageTimeout before its
-// first message) is closed: nothing else would ever end it.
-func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
-	idle := time.NewTimer(min(firstMessageTimeout, s.opts.idleTimeout))
-	defer idle.Stop()
-	done := make(chan error, 1)
-	// The exchange belongs to serve: after a timeout it still runs until
-	// gRPC cancels the stream, which happens once Process returns.
-	s.start(serveJob{stream: stream, idle: idle, done: done})
-	select {
-	case err := <-done:
-		return err
-	case <-idle.C:
-		s.log.Warn("ext_proc stream idle; closing it", zap.Duration("idle_timeout", s.opts.idleTimeout))
-		return status.Error(codes.DeadlineExceeded, "no message from Envoy within the stream idle timeout")
-	}
-}
-
-// serve runs the receive loop of one stream, moving the idle deadline on
-// with every message.
-func (s *Server) serve(stream extprocv3.ExternalProcessor_ProcessServer, idle *time.Timer) error {
-	ctx := stream.Context()
-	x := s.newExchange()
-	x.ctx = ctx
-	defer s.release(x)
-	for {
-		req, err := stream.Recv()
-		if err != nil {
-			// Envoy resets the stream after its last expected answer.
-			if errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled || ctx.Err() != nil {
-				return nil
-			}
-			return status.Errorf(codes.Unknown, "receive: %v", err)
-		}
-		idle.Reset(s.opts.idleTimeout)
-		resp, err := x.handle(req)
-		if err != nil {
-			x.log.Error("ext_proc exchange failed", zap.ByteString("request_id", x.requestID), zap.Error(err))
-			return status.Errorf(codes.FailedPrecondition, "%v", err)
-		}
-		if err := stream.Send(resp); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-	}
-}

@@ -109,6 +109,11 @@ func respBody(body string) *extprocv3.ProcessingRequest {
 		ResponseBody: &extprocv3.HttpBody{Body: []byte(body), EndOfStream: true}}}
 }
 
+func respChunk(body string, eos bool) *extprocv3.ProcessingRequest {
+	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseBody{
+		ResponseBody: &extprocv3.HttpBody{Body: []byte(body), EndOfStream: eos}}}
+}
+
 func run(t testing.TB, s *Server, msgs ...*extprocv3.ProcessingRequest) []*extprocv3.ProcessingResponse {
 	t.Helper()
 	f := &fakeStream{in: msgs}
@@ -236,18 +241,4 @@ func TestChatSeedExample(t *testing.T) {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
-}
-
-// chatOf returns the chat processor of an exchange of a chat or extraction
-// request, or fails.
-func chatOf(tb testing.TB, x *exchange) *chat {
-	tb.Helper()
-	switch p := x.proc.(type) {
-	case *chat:
-		return p
-	case extraction:
-		return p.chat
-	}
-	tb.Fatalf("processor %T is not a chat", x.proc)
-	return nil
 }

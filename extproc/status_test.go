@@ -6,11 +6,65 @@ import (
 	"testing"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/shopspring/decimal"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/cpen/router/config"
 	"github.com/cpen/router/selector"
 )
+
+// statusAnswer is the body of GET /v1/status/routes as a client reads it.
+type statusAnswer struct {
+	Object string       `json:"object"`
+	Tiers  []tierAnswer `json:"tiers"`
+}
+
+type tierAnswer struct {
+	Alias      string          `json:"alias"`
+	Level      string          `json:"level"`
+	Status     string          `json:"status"`
+	Band       bandAnswer      `json:"band"`
+	Candidates int             `json:"candidates"`
+	Cheapest   *cheapestAnswer `json:"cheapest"`
+}
+
+type bandAnswer struct {
+	MinTotal string `json:"min_total_per_1m"`
+	MaxTotal string `json:"max_total_per_1m"`
+}
+
+type cheapestAnswer struct {
+	RouteID       string `json:"route_id"`
+	VisibleInput  string `json:"visible_input_per_1m"`
+	VisibleOutput string `json:"visible_output_per_1m"`
+	VisibleTotal  string `json:"visible_total_per_1m"`
+	Currency      string `json:"currency"`
+}
+
+// billingAnswer is the body of GET /v1/billing/status as a client reads it.
+type billingAnswer struct {
+	Object      string         `json:"object"`
+	CreditPacks []packAnswer   `json:"credit_packs"`
+	Checkout    checkoutAnswer `json:"checkout"`
+	Account     *accountAnswer `json:"account"`
+}
+
+type packAnswer struct {
+	ID         string `json:"id"`
+	USD        string `json:"usd"`
+	CreditsUSD string `json:"credits_usd"`
+}
+
+type checkoutAnswer struct {
+	Provider   string `json:"provider"`
+	Configured bool   `json:"configured"`
+}
+
+type accountAnswer struct {
+	ID        string `json:"id"`
+	KeyID     string `json:"key_id"`
+	CreditUSD string `json:"credit_usd"`
+}
 
 func get(path string, kv ...string) *extprocv3.ProcessingRequest {
 	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{
@@ -25,23 +79,139 @@ func TestStatusRoutes(t *testing.T) {
 		t.Fatalf("status %d", ir.GetStatus().GetCode())
 	}
 	golden(t, "status_routes.golden.json", ir.GetBody())
-	// The golden's tier fields, computed again from the catalog: every
-	// tier in catalog order with its level, status and band.
-	var got statusBody
-	if err := json.Unmarshal(ir.GetBody(), &got); err != nil {
+	cat, err := config.LoadFile("testdata/catalog.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkStatusFields(t, ir.GetBody(), cat)
+
+	// A catalog where the figures tell more apart: a fee, a cheapest route
+	// priced in EUR, paused routes cheaper than every live one, and an
+	// available tier with no live route.
+	edited := testCatalog(t)
+	edited = mustReplace(t, edited, `fee_rate: "0"`, `fee_rate: "0.05"`)
+	edited = mustReplace(t, edited, "    input_per_1m: \"0.05\"\n    output_per_1m: \"0.25\"\n    currency: EUR\n",
+		"    input_per_1m: \"0.01\"\n    output_per_1m: \"0.2\"\n    currency: EUR\n")
+	edited = mustReplace(t, edited, "providers:\n", `  - alias: cpen/spare
+    level: spare
+    min_total_per_1m: "0"
+    max_total_per_1m: "1"
+providers:
+`)
+	edited = mustReplace(t, edited, "keys:\n", `  - id: route_low_paused
+    tier: low
+    provider: prov_a
+    model: upstream-pico
+    input_per_1m: "0.001"
+    output_per_1m: "0.001"
+    status: paused
+  - id: route_spare_paused
+    tier: spare
+    provider: prov_a
+    model: upstream-spare
+    input_per_1m: "0.001"
+    output_per_1m: "0.001"
+    status: paused
+keys:
+`)
+	apply(t, s, edited)
+	if cat, err = config.Load([]byte(edited)); err != nil {
+		t.Fatal(err)
+	}
+	checkStatusFields(t, run(t, s, get("/v1/status/routes"))[0].GetImmediateResponse().GetBody(), cat)
+}
+
+// checkStatusFields holds a status answer to the catalog it was given on a
+// fresh server, every route healthy: every tier in catalog order with its
+// level, status and band, its candidates and its cheapest live route.
+func checkStatusFields(t *testing.T, body []byte, cat *config.Catalog) {
+	t.Helper()
+	var got statusAnswer
+	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatalf("not JSON: %v", err)
 	}
-	cat := s.rt.Load().cat
-	if len(got.Tiers) != len(cat.Tiers) {
-		t.Fatalf("%d tiers, want %d", len(got.Tiers), len(cat.Tiers))
+	if got.Object != "list" || len(got.Tiers) != len(cat.Tiers) {
+		t.Fatalf("object %q with %d tiers, want list with %d", got.Object, len(got.Tiers), len(cat.Tiers))
 	}
 	for i, ct := range cat.Tiers {
 		g := got.Tiers[i]
-		want := tierStatus{Alias: ct.Alias, Level: ct.Level, Status: string(ct.Status),
-			Band: band{MinTotal: selector.FormatPrice(ct.MinTotal), MaxTotal: selector.FormatPrice(ct.MaxTotal)}}
-		g.Candidates, g.Cheapest = 0, nil // live figures: the golden holds them
+		live := liveRoutes(cat, ct)
+		status := string(ct.Status)
+		if ct.Status == config.TierAvailable && len(live) == 0 {
+			status = string(config.TierOutage)
+		}
+		want := tierAnswer{Alias: ct.Alias, Level: ct.Level, Status: status, Candidates: len(live),
+			Band: bandAnswer{MinTotal: selector.FormatPrice(ct.MinTotal), MaxTotal: selector.FormatPrice(ct.MaxTotal)}}
+		gotCheapest := g.Cheapest
+		g.Cheapest = nil
 		if g != want {
-			t.Errorf("tier %d: got %+v, want %+v", i, g, want)
+			t.Errorf("tier %s: got %+v, want %+v", ct.Alias, g, want)
+		}
+		checkCheapest(t, ct.Alias, gotCheapest, live)
+	}
+}
+
+// pricedRoute is a route with its visible prices, in USD per 1M tokens.
+type pricedRoute struct {
+	id                   string
+	input, output, total decimal.Decimal
+}
+
+// liveRoutes are the routes a request for tier t could get on a fresh
+// server, with their visible prices: none for a tier that is not
+// available, else the tier's live routes, each price converted at its
+// currency's USD rate and marked up by the fee.
+func liveRoutes(cat *config.Catalog, t config.Tier) []pricedRoute {
+	if t.Status != config.TierAvailable {
+		return nil
+	}
+	markup := decimal.NewFromInt(1).Add(cat.FeeRate)
+	var out []pricedRoute
+	for _, r := range cat.Routes {
+		if r.Tier != t.Level || r.Status != config.RouteLive {
+			continue
+		}
+		rate := cat.USDRates[r.Currency]
+		in, outp := r.InputPer1M.Mul(rate).Mul(markup), r.OutputPer1M.Mul(rate).Mul(markup)
+		out = append(out, pricedRoute{id: r.ID, input: in, output: outp, total: in.Add(outp)})
+	}
+	return out
+}
+
+// checkCheapest holds a tier's cheapest route to the live route with the
+// lowest visible total (ties by route id), prices compared exactly; null
+// when the tier has none.
+func checkCheapest(t *testing.T, alias string, got *cheapestAnswer, live []pricedRoute) {
+	t.Helper()
+	if len(live) == 0 {
+		if got != nil {
+			t.Errorf("tier %s: cheapest %+v, want null", alias, got)
+		}
+		return
+	}
+	best := live[0]
+	for _, r := range live[1:] {
+		if c := r.total.Cmp(best.total); c < 0 || (c == 0 && r.id < best.id) {
+			best = r
+		}
+	}
+	if got == nil {
+		t.Fatalf("tier %s: cheapest null, want %s", alias, best.id)
+	}
+	if got.RouteID != best.id || got.Currency != "USD" {
+		t.Errorf("tier %s: cheapest %s in %s, want %s in USD", alias, got.RouteID, got.Currency, best.id)
+	}
+	for _, p := range []struct {
+		name, got string
+		want      decimal.Decimal
+	}{
+		{"visible_input_per_1m", got.VisibleInput, best.input},
+		{"visible_output_per_1m", got.VisibleOutput, best.output},
+		{"visible_total_per_1m", got.VisibleTotal, best.total},
+	} {
+		d, err := decimal.NewFromString(p.got)
+		if err != nil || !d.Equal(p.want) {
+			t.Errorf("tier %s: %s = %q, want %s", alias, p.name, p.got, p.want)
 		}
 	}
 }
@@ -141,17 +311,17 @@ func TestPlaygroundPage(t *testing.T) {
 // checkout, and with a key the account that key belongs to.
 func checkBillingFields(t *testing.T, s *Server, body []byte, withKey bool) {
 	t.Helper()
-	var got billingBody
+	var got billingAnswer
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatalf("not JSON: %v", err)
 	}
-	cat := s.rt.Load().cat
+	cat := s.versions.Load().Catalog
 	if got.Object != "billing_status" || len(got.CreditPacks) != len(cat.CreditPacks) ||
-		got.Checkout != (checkout{Provider: cat.Checkout.Provider, Configured: cat.Checkout.Configured}) {
+		got.Checkout != (checkoutAnswer{Provider: cat.Checkout.Provider, Configured: cat.Checkout.Configured}) {
 		t.Errorf("billing %+v does not match the catalog", got)
 	}
 	for i, p := range cat.CreditPacks {
-		want := creditPack{ID: p.ID, USD: selector.FormatPrice(p.USD), CreditsUSD: selector.FormatPrice(p.CreditsUSD)}
+		want := packAnswer{ID: p.ID, USD: selector.FormatPrice(p.USD), CreditsUSD: selector.FormatPrice(p.CreditsUSD)}
 		if i < len(got.CreditPacks) && got.CreditPacks[i] != want {
 			t.Errorf("pack %d: %+v, want %+v", i, got.CreditPacks[i], want)
 		}
@@ -171,7 +341,7 @@ func checkBillingFields(t *testing.T, s *Server, body []byte, withKey bool) {
 	if key == nil {
 		t.Fatal("the catalog has no key_seed")
 	}
-	want := account{ID: key.Account, KeyID: key.ID, CreditUSD: selector.FormatPrice(key.CreditUSD)}
+	want := accountAnswer{ID: key.Account, KeyID: key.ID, CreditUSD: selector.FormatPrice(key.CreditUSD)}
 	if got.Account == nil || *got.Account != want {
 		t.Errorf("account %+v, want %+v", got.Account, want)
 	}

@@ -22,10 +22,11 @@ type Index struct {
 	families map[string]int32
 }
 
-// NewIndex compiles a catalog. It reports every problem it finds (duplicate
-// aliases, levels or route ids, a route naming a missing tier, a currency
-// without a USD rate, a band a cap cannot express), each wrapping
-// ErrInvalidCatalog.
+// NewIndex compiles a catalog that config.Load accepted (or one built by
+// the same rules): catalog checks are config's, and NewIndex does not
+// repeat them. It fails only where it cannot build the index, each problem
+// wrapping ErrInvalidCatalog: a band without a fixed-point form, a route
+// naming a tier level the catalog lacks, a currency without a USD rate.
 func NewIndex(cat *config.Catalog) (*Index, error) {
 	if cat == nil {
 		return nil, fmt.Errorf("%w: no catalog", ErrInvalidCatalog)
@@ -46,14 +47,6 @@ func NewIndex(cat *config.Catalog) (*Index, error) {
 			bad("tier %q: %v", cat.Tiers[i].Alias, err)
 			continue
 		}
-		if _, dup := ix.byAlias[t.Alias]; dup {
-			bad("tier %q: duplicate alias", t.Alias)
-			continue
-		}
-		if _, dup := byLevel[t.Level]; dup {
-			bad("tier %q: duplicate level %q", t.Alias, t.Level)
-			continue
-		}
 		ix.byAlias[t.Alias] = t
 		byLevel[t.Level] = t
 		ix.tiers = append(ix.tiers, t)
@@ -63,10 +56,6 @@ func NewIndex(cat *config.Catalog) (*Index, error) {
 		t, ok := byLevel[cr.Tier]
 		if !ok {
 			bad("route %q: no tier with level %q", cr.ID, cr.Tier)
-			continue
-		}
-		if _, dup := ix.byID[cr.ID]; dup {
-			bad("route %q: duplicate id", cr.ID)
 			continue
 		}
 		rate, err := usdRate(cat.USDRates, currencyOf(cr))

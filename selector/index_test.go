@@ -112,17 +112,16 @@ func TestNewIndexOrderAndLookups(t *testing.T) {
 	}
 }
 
+// NewIndex fails only where it cannot build: catalog checks, such as
+// duplicate aliases, levels or route ids, are config.Load's.
 func TestNewIndexErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		edit func(c *config.Catalog)
 		want string
 	}{
-		{name: "duplicate alias", edit: func(c *config.Catalog) { c.Tiers[1].Alias = "cpen/low" }, want: `tier "cpen/low": duplicate alias`},
-		{name: "duplicate level", edit: func(c *config.Catalog) { c.Tiers[1].Level = "low" }, want: `duplicate level "low"`},
 		{name: "band with 13 digits", edit: func(c *config.Catalog) { c.Tiers[1].MaxTotal = mustDec("0.3500000000001") }, want: "band max"},
 		{name: "negative band", edit: func(c *config.Catalog) { c.Tiers[1].MinTotal = mustDec("-1") }, want: "band min"},
-		{name: "duplicate route", edit: func(c *config.Catalog) { c.Routes[1].ID = c.Routes[0].ID }, want: "duplicate id"},
 		{name: "missing tier", edit: func(c *config.Catalog) { c.Routes[0].Tier = "mega" }, want: `no tier with level "mega"`},
 		{name: "currency without rate", edit: func(c *config.Catalog) { c.Routes[0].Currency = "GBP" }, want: `currency "GBP" has no USD rate`},
 	}
@@ -160,6 +159,13 @@ func TestNewIndexErrors(t *testing.T) {
 			t.Errorf("route = %s %s", r.Currency, r.InputUSD)
 		}
 	})
+}
+
+// Every cap and band config.Load accepts has a fixed-point form.
+func TestFixedScaleIsCatalogPrecision(t *testing.T) {
+	if fixedScale != config.MaxPriceDecimals {
+		t.Errorf("fixed-point scale %d, catalog precision %d", fixedScale, config.MaxPriceDecimals)
+	}
 }
 
 func TestTierStatusHelpers(t *testing.T) {

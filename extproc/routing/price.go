@@ -14,8 +14,8 @@ import (
 const maxNumberLen = 40
 
 // Price parses a price given as a JSON number or a JSON string holding a
-// number: exact, in [0, 1000000], at most 12 fractional digits once trailing
-// zeros are dropped.
+// number: exact, in [0, config.MaxPricePer1M], at most
+// config.MaxPriceDecimals fractional digits once trailing zeros are dropped.
 func Price(v []byte) (decimal.Decimal, error) {
 	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 		v = v[1 : len(v)-1]
@@ -30,8 +30,8 @@ func Price(v []byte) (decimal.Decimal, error) {
 	if !config.PriceInRange(d) {
 		return decimal.Decimal{}, msgError(fmt.Sprintf("must lie in [0, %d]", config.MaxPricePer1M))
 	}
-	if !d.Truncate(12).Equal(d) {
-		return decimal.Decimal{}, msgError("must have at most 12 fractional digits")
+	if !d.Truncate(config.MaxPriceDecimals).Equal(d) {
+		return decimal.Decimal{}, msgError(fmt.Sprintf("must have at most %d fractional digits", config.MaxPriceDecimals))
 	}
 	return d, nil
 }

@@ -1,0 +1,103 @@
+// Package catalog is the request path's view of one catalog version: the
+// route index, the keys by hash and the providers ready to send to, with
+// the route health and counters bound to it. Chat and the local answers
+// both read it; a request reads the version in force once, at its request
+// headers, and keeps it to the end.
+package catalog
+
+import (
+	"encoding/hex"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/cpen/router/config"
+	"github.com/cpen/router/selector"
+)
+
+// RouteHealth is the live state of the routes of one catalog version, by
+// selector.Route.Index.
+type RouteHealth interface {
+	selector.Health
+	Observe(route int, latency time.Duration, failed bool, now time.Time)
+	AdmitRoute(route, rpmLimit int, now time.Time) bool
+	// Advance moves the view's clock, so ejections end even when no
+	// request reaches the ejected routes.
+	Advance(now time.Time)
+}
+
+// ServedCounter counts the requests one route served, by the status the
+// provider answered with (0: none).
+type ServedCounter interface {
+	Served(status int)
+}
+
+// Source gives the version in force; nil before the first.
+// *atomic.Pointer[Version] is one.
+type Source interface {
+	Load() *Version
+}
+
+var _ Source = (*atomic.Pointer[Version])(nil)
+
+// Version is one immutable catalog version, compiled for the hot path.
+type Version struct {
+	Catalog   *config.Catalog
+	Index     *selector.Index
+	Providers map[string]*Upstream
+	Health    RouteHealth
+	// Served are the routes' counters, by selector.Route.Index.
+	Served   []ServedCounter
+	MaxBody  int64 // largest client body
+	MaxDepth int   // nesting bound of client JSON bodies
+	keys     map[[32]byte]*config.Key
+}
+
+// Compile builds the version of c. secrets are the providers' keys by
+// provider name; bind gives the version its route health from its route
+// ids, in selector.Route.Index order; served gives each route its counter.
+// Only a catalog config.Load would refuse fails here.
+func Compile(c *config.Catalog, secrets map[string]string, bind func(ids []string) RouteHealth,
+	served func(routeID string) ServedCounter) (*Version, error) {
+	ix, err := selector.NewIndex(c)
+	if err != nil {
+		return nil, fmt.Errorf("compile routes: %w", err)
+	}
+	v := &Version{
+		Catalog:   c,
+		Index:     ix,
+		keys:      make(map[[32]byte]*config.Key, len(c.Keys)),
+		Providers: make(map[string]*Upstream, len(c.Providers)),
+		MaxBody:   c.MaxBodyBytes,
+		MaxDepth:  c.MaxJSONDepth,
+	}
+	for i := range c.Keys {
+		var h [32]byte
+		if _, err := hex.Decode(h[:], []byte(c.Keys[i].SHA256)); err != nil {
+			return nil, fmt.Errorf("key %s: %w", c.Keys[i].ID, err)
+		}
+		v.keys[h] = &c.Keys[i]
+	}
+	for _, p := range c.Providers {
+		v.Providers[p.Name] = newUpstream(p, secrets[p.Name])
+	}
+	routes := ix.Routes()
+	ids := make([]string, len(routes))
+	for i, r := range routes {
+		ids[i] = r.ID
+		v.Served = append(v.Served, served(r.ID))
+	}
+	v.Health = bind(ids)
+	return v, nil
+}
+
+// CanRoute reports whether any available tier has a live route.
+func (v *Version) CanRoute(now time.Time) bool {
+	v.Health.Advance(now)
+	for _, t := range v.Index.Tiers() {
+		if t.Status == config.TierAvailable && v.Index.LiveCount(t, v.Health) > 0 {
+			return true
+		}
+	}
+	return false
+}

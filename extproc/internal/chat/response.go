@@ -1,0 +1,268 @@
+package chat
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"go.uber.org/zap"
+
+	"github.com/cpen/router/extproc/internal/stream"
+	"github.com/cpen/router/extproc/jsonbody"
+	"github.com/cpen/router/selector"
+)
+
+// providerHeaderPrefixes name response headers that would tell the client
+// which provider served it; they are dropped.
+var providerHeaderPrefixes = [...]string{"openai-", "anthropic-", "x-goog-", "mistral-", "x-ratelimit-", "x-amzn-", "cf-", "x-envoy-upstream-"}
+
+// isProviderHeader reports whether a response header names the provider's
+// software or hosts, or is one of a provider's own (by prefix).
+func isProviderHeader(k string) bool {
+	switch k {
+	case "server", "via", "x-powered-by", "x-request-id", "x-served-by", "alt-svc", "set-cookie":
+		return true
+	}
+	for _, p := range providerHeaderPrefixes {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// ResponseHeaders names the route and the outcome to the client, drops
+// the headers that would name the provider, and switches a stream to
+// STREAMED.
+func (c *chat) ResponseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+	rp := c.x.Replies()
+	if !c.decided {
+		return rp.ResponseHeaders(nil), nil
+	}
+	hm := h.GetHeaders()
+	c.status = atoi(stream.HeaderBytes(hm, ":status"))
+	ctype := stream.HeaderBytes(hm, "content-type")
+	enc := string(stream.HeaderBytes(hm, "content-encoding"))
+	plain := enc == "" || enc == "identity"
+	isJSON := bytes.HasPrefix(ctype, []byte("application/json"))
+	isSSE := bytes.HasPrefix(ctype, []byte("text/event-stream"))
+	c.rewrite = plain && (isJSON || isSSE)
+	// Error bodies name the provider's model and often the provider; the
+	// ones we can read are scrubbed, whatever their content type.
+	c.scrub = plain && c.status >= 400
+
+	mu := rp.Mutation(stream.AnswerResponseHeaders)
+	c.dropProviderHeaders(&mu, hm)
+	mu.Set("x-cpen-route-id", c.decision.Route.ID)
+	mu.Set("x-cpen-status", statusWord(c.status))
+	// A successful stream goes STREAMED even when it cannot be rewritten
+	// (compressed, or not an event stream): held BUFFERED, Envoy would keep
+	// the whole stream until it ends and fail it above its buffer limit. A
+	// plain JSON answer to a stream request is one object, kept buffered and
+	// rewritten as usual. The length changes or is unknown, so
+	// content-length goes now: a mode switch comes too late for Envoy to
+	// drop it.
+	c.switched = c.stream && c.status == 200 && !(plain && isJSON)
+	c.streaming = c.switched && plain && isSSE
+	if c.switched {
+		mu.Remove("content-length")
+	}
+	mu.SetRateLimit(rateLimit(c.adm))
+	if h.GetEndOfStream() {
+		c.settle()
+	}
+	resp := rp.ResponseHeaders(rp.Common(stream.AnswerResponseHeaders, mu))
+	if c.switched {
+		rp.StreamResponseBody(resp)
+	}
+	return resp, nil
+}
+
+// dropProviderHeaders removes the response headers that would tell the
+// client which provider or upstream model served it.
+func (c *chat) dropProviderHeaders(mu *stream.Mutation, hm *corev3.HeaderMap) {
+	route := c.decision.Route
+	name := c.upstream.Name
+	for _, hv := range hm.GetHeaders() {
+		k := hv.GetKey()
+		if k == "" || k[0] == ':' {
+			continue
+		}
+		v := hv.GetRawValue()
+		if isProviderHeader(k) || (route.Model != "" && bytes.Contains(v, []byte(route.Model))) ||
+			(len(name) >= minScrubbedName && indexFold(v, name) >= 0) {
+			mu.Remove(k)
+		}
+	}
+}
+
+// wholeBody reports whether a response body message ends the body. Unless
+// the answer was switched to STREAMED, Envoy sends the whole body in one
+// message, with end_of_stream false when trailers follow it.
+func (c *chatState) wholeBody(b *extprocv3.HttpBody) bool {
+	return b.GetEndOfStream() || !c.switched
+}
+
+func statusWord(status int) string {
+	if status >= 400 {
+		return "failed"
+	}
+	return "completed"
+}
+
+// ResponseBody rewrites the provider's answer: the alias for its model,
+// cpen_status and cpen_route added, an error scrubbed of the provider.
+func (c *chat) ResponseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	rp := c.x.Replies()
+	body, eos := b.GetBody(), b.GetEndOfStream()
+	final := c.wholeBody(b)
+	if !c.decided {
+		return rp.ResponseBody(nil), nil
+	}
+	c.bodyMsgs++
+	var out []byte
+	switch {
+	case c.streaming:
+		// Every chunk is answered with exactly the bytes to forward; an
+		// empty body holds an incomplete event back.
+		c.bufs.resp = c.streamChunk(c.bufs.resp[:0], body, eos)
+		out = c.bufs.resp
+		if out == nil {
+			out = []byte{}
+		}
+	case c.switched:
+		// A stream we cannot read passes as it is.
+	case c.scrub:
+		out = c.scrubError(body)
+	case c.rewrite:
+		out = c.rewriteJSON(body, statusWord(c.status))
+	}
+	if final {
+		c.settle()
+	}
+	if out == nil {
+		return rp.ResponseBody(nil), nil
+	}
+	mu := rp.Mutation(stream.AnswerResponseBody)
+	if !c.switched || (eos && c.bodyMsgs == 1) {
+		// A buffered body: its length is checked against ours. (When a
+		// switched answer came whole in one message, Envoy may not have
+		// honoured the switch.)
+		mu.SetInt("content-length", len(out))
+	}
+	cr := rp.Common(stream.AnswerResponseBody, mu)
+	rp.WithBody(stream.AnswerResponseBody, cr, out)
+	return rp.ResponseBody(cr), nil
+}
+
+// rewriteJSON restores the alias in "model" and adds cpen_status and
+// cpen_route to a JSON object body; nil leaves the body as it is.
+func (c *chat) rewriteJSON(body []byte, status string) []byte {
+	if !jsonbody.Shape(body) {
+		return nil
+	}
+	c.bufs.resp = c.patchObject(c.bufs.resp[:0], body, true, true, status)
+	return c.bufs.resp
+}
+
+// patchObject edits one JSON object (Shape checked): every top-level
+// "model" (and case variant, which some client parsers accept) → alias,
+// and the cpen fields asked for. It appends the result to dst in one pass.
+func (c *chat) patchObject(dst, obj []byte, withRoute, withStatus bool, status string) []byte {
+	dst = slices.Grow(dst, len(obj)+len(c.aliasJSON)+len(c.routeJSON)+48)
+	at, has := 0, false
+	for it := jsonbody.Members(obj); it.Next(); {
+		has = true
+		if isModelKey(&it.M) {
+			dst = append(dst, obj[at:it.M.ValStart]...)
+			dst = append(dst, c.aliasJSON...)
+			at = it.M.ValEnd
+		}
+	}
+	closing := bytes.LastIndexByte(obj, '}')
+	dst = append(dst, obj[at:closing]...)
+	sep := has
+	if withStatus {
+		if sep {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `"cpen_status":"`...)
+		dst = append(dst, status...)
+		dst = append(dst, '"')
+		sep = true
+	}
+	if withRoute {
+		if sep {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `"cpen_route":`...)
+		dst = append(dst, c.routeJSON...)
+	}
+	return append(dst, obj[closing:]...)
+}
+
+// isModelKey reports whether a member's key is "model" or a case variant
+// of it (Go's encoding/json, for one, would read "Model" as model).
+func isModelKey(m *jsonbody.Member) bool {
+	if !m.Escaped {
+		// Folding keeps a key within three bytes a letter ("K" is three).
+		return len(m.Key) >= len("model") && len(m.Key) <= 3*len("model") && bytes.EqualFold(m.Key, []byte("model"))
+	}
+	return strings.EqualFold(m.KeyString(), "model")
+}
+
+// settle records the outcome once: route health, and the continuity pin
+// on success.
+func (c *chat) settle() {
+	x := c.x
+	if !c.decided || c.settled {
+		return
+	}
+	c.settled = true
+	now := c.cfg.Now()
+	route := c.decision.Route
+	if c.status > 0 {
+		// A stream that ended with no answer (the client hung up, Envoy
+		// reset it) says nothing about the route: counting it would let
+		// any client eject a tier by hanging up.
+		failed := c.status >= 500 || c.status == 429
+		c.v.Health.Observe(route.Index, now.Sub(c.start), failed, now)
+	}
+	if c.decision.SetsPin && c.status > 0 && c.status < 400 {
+		c.cfg.Pins.Set(x.Context(), c.key.ID, c.decision.Tier.Alias, selector.Pin{
+			RouteID: route.ID, ModelFamily: route.ModelFamily, VisibleTotal: route.VisibleTotal,
+		}, now)
+	}
+	c.v.Served[route.Index].Served(c.status)
+	// Envoy's access log has the request; this line is for debugging.
+	if ce := x.Log().Check(zap.DebugLevel, "request served"); ce != nil {
+		ce.Write(zap.ByteString("request_id", x.RequestID()), zap.String("key_id", c.key.ID), zap.String("route_id", route.ID),
+			zap.Int("status", c.status), zap.String("reason_code", c.decision.ReasonCode), zap.Duration("duration", now.Sub(c.start)))
+	}
+}
+
+// Finish settles a request whose stream ended before its response did,
+// and parks the processor for the next request on the exchange.
+func (c *chat) Finish() {
+	if c.decided && !c.settled {
+		// The stream ended before the response did (client gone, upstream
+		// reset): no health verdict, and never move the pin.
+		c.status = 0
+		c.settle()
+	}
+	c.park()
+}
+
+// atoi parses a small non-negative decimal such as a :status; 0 if malformed.
+func atoi(b []byte) int {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' || n > 1e6 {
+			return 0
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}

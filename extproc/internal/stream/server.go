@@ -1,0 +1,128 @@
+// Package stream is the ext_proc transport: the receive loop of each
+// stream, Envoy's phase order, the answer arena, header and body
+// mutations, body limits and the one table that turns a client error into
+// its reply. It knows no endpoint: a request's path picks a factory from
+// Endpoints, and the processor it makes does the rest.
+package stream
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Metrics records what the transport decides itself.
+type Metrics interface {
+	// Rejected counts one request refused with an error reply, under the
+	// metric label of its cause.
+	Rejected(code string)
+}
+
+// Config is what a Server is built from.
+type Config struct {
+	Log     *zap.Logger
+	Metrics Metrics // nil: nothing is counted
+	// Endpoints picks the processor of a request by its path.
+	Endpoints Endpoints
+	// NotFound makes the processor of a path no endpoint serves.
+	NotFound Factory
+	// IdleTimeout closes a stream with no message from Envoy for this long.
+	IdleTimeout time.Duration
+}
+
+// Server implements Envoy's ExternalProcessor service over the processors
+// of its endpoints.
+type Server struct {
+	extprocv3.UnimplementedExternalProcessorServer
+	cfg     Config
+	workers *workers
+	// exchanges recycles per-stream state (about 10 KiB with its inline
+	// answers); sync.Pool is per-P, not a global lock.
+	exchanges sync.Pool
+}
+
+var _ extprocv3.ExternalProcessorServer = (*Server)(nil)
+
+// New builds a server; it starts no goroutine until a stream arrives.
+func New(cfg Config) *Server {
+	return &Server{cfg: cfg, workers: newWorkers()}
+}
+
+// Exchange returns a recycled exchange, or a new one, for one stream whose
+// context is ctx. Process does this for every stream; tests and benchmarks
+// drive an exchange with Handle, without gRPC.
+func (s *Server) Exchange(ctx context.Context) *Exchange {
+	x, ok := s.exchanges.Get().(*Exchange)
+	if !ok {
+		x = &Exchange{srv: s}
+	}
+	x.ctx = ctx
+	return x
+}
+
+// Release ends the stream's processing and recycles its state.
+func (s *Server) Release(x *Exchange) {
+	x.finish()
+	*x = Exchange{ctx: context.Background(), srv: s, parked: x.parked}
+	s.exchanges.Put(x)
+}
+
+// firstMessageTimeout bounds the wait for a stream's first message: Envoy
+// opens a stream only when it has a message to send.
+const firstMessageTimeout = 10 * time.Second
+
+// Process serves one HTTP request's ext_proc stream. A stream that stays
+// silent past the idle timeout (or past firstMessageTimeout before its
+// first message) is closed: nothing else would ever end it.
+func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
+	idle := time.NewTimer(min(firstMessageTimeout, s.cfg.IdleTimeout))
+	defer idle.Stop()
+	done := make(chan error, 1)
+	// The exchange belongs to serve: after a timeout it still runs until
+	// gRPC cancels the stream, which happens once Process returns.
+	s.start(serveJob{stream: stream, idle: idle, done: done})
+	select {
+	case err := <-done:
+		return err
+	case <-idle.C:
+		s.cfg.Log.Warn("ext_proc stream idle; closing it", zap.Duration("idle_timeout", s.cfg.IdleTimeout))
+		return status.Error(codes.DeadlineExceeded, "no message from Envoy within the stream idle timeout")
+	}
+}
+
+// serve runs the receive loop of one stream, moving the idle deadline on
+// with every message.
+func (s *Server) serve(stream extprocv3.ExternalProcessor_ProcessServer, idle *time.Timer) error {
+	ctx := stream.Context()
+	x := s.Exchange(ctx)
+	defer s.Release(x)
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			// Envoy resets the stream after its last expected answer.
+			if errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled || ctx.Err() != nil {
+				return nil
+			}
+			return status.Errorf(codes.Unknown, "receive: %v", err)
+		}
+		idle.Reset(s.cfg.IdleTimeout)
+		resp, err := x.Handle(req)
+		if err != nil {
+			s.cfg.Log.Error("ext_proc exchange failed", zap.ByteString("request_id", x.requestID), zap.Error(err))
+			return status.Errorf(codes.FailedPrecondition, "%v", err)
+		}
+		if err := stream.Send(resp); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
