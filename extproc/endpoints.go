@@ -9,8 +9,9 @@ import (
 // newStream builds the transport over the sidecar's endpoints. A new
 // endpoint is one processor and one line in the table.
 func (s *Server) newStream() *stream.Server {
-	c := &chat.Config{Versions: &s.versions, Now: s.opts.now, Pins: s.opts.pins, Limiter: s.opts.limiter}
-	l := &local.Config{Versions: &s.versions, Now: s.opts.now}
+	c := &chat.Config{Versions: &s.versions, Now: s.opts.now, Pins: s.opts.pins, Limiter: s.opts.limiter,
+		Ledger: s.opts.ledger, Metrics: s.metrics, ReservationTTL: s.opts.reservationTTL}
+	l := &local.Config{Versions: &s.versions, Now: s.opts.now, Ledger: s.opts.ledger}
 	return stream.New(stream.Config{
 		Log:     s.log,
 		Metrics: s.metrics,

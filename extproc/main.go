@@ -80,11 +80,11 @@ func Main(ctx context.Context, args []string, stderr io.Writer, reload <-chan os
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := NewMetrics(reg)
-	opts := []Option{WithStreamIdleTimeout(set.StreamIdleTimeout)}
+	opts := []Option{WithStreamIdleTimeout(set.StreamIdleTimeout), WithReservationTTL(set.ReservationTTL)}
 	if set.RedisAddr != "" {
-		rdb, store := sharedState(ctx, redisOptions(set), metrics, log)
+		rdb, store := sharedState(ctx, redisOptions(set), set.RedisTimeout, set.ReservationTTL, metrics, log)
 		defer func() { _ = rdb.Close() }()
-		opts = append(opts, WithLimiter(store.Limiter()), WithPins(store.Pins()))
+		opts = append(opts, WithLimiter(store.Limiter()), WithPins(store.Pins()), WithLedger(store.Ledger(), set.ReservationTTL))
 	}
 	srv := NewServer(log, metrics, opts...)
 
@@ -231,10 +231,10 @@ func redisOptions(set config.Settings) *redis.Options {
 	return opt
 }
 
-// sharedState connects the rate limits and continuity pins to Redis, so all
+// sharedState connects the rate limits, continuity pins and credit ledger to Redis, so all
 // replicas share them. A Redis that cannot be reached at start is logged,
 // not fatal: the limiter fails open until it answers.
-func sharedState(ctx context.Context, opt *redis.Options, m *Metrics, log *zap.Logger) (*redis.Client, *redisstate.Store) {
+func sharedState(ctx context.Context, opt *redis.Options, timeout, reservationTTL time.Duration, m *Metrics, log *zap.Logger) (*redis.Client, *redisstate.Store) {
 	addr := opt.Addr
 	rdb := redis.NewClient(opt)
 	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -244,7 +244,7 @@ func sharedState(ctx context.Context, opt *redis.Options, m *Metrics, log *zap.L
 	} else {
 		log.Info("shared state in redis", zap.String("redis_addr", addr))
 	}
-	store := redisstate.New(rdb, redisstate.WithErrorHook(func(op string, err error) {
+	store := redisstate.New(rdb, redisstate.WithTimeout(timeout), redisstate.WithReservationTTL(reservationTTL), redisstate.WithErrorHook(func(op string, err error) {
 		m.redisError(op)
 		log.Warn("redis call failed", zap.String("op", op), zap.Error(err))
 	}))

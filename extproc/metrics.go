@@ -2,8 +2,10 @@ package extproc
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/shopspring/decimal"
 
 	"github.com/cpen/router/extproc/internal/catalog"
+	"github.com/cpen/router/extproc/internal/chat"
 	"github.com/cpen/router/extproc/internal/stream"
 )
 
@@ -14,10 +16,14 @@ type Metrics struct {
 	rejectedTotal *prometheus.CounterVec
 	redisErrors   *prometheus.CounterVec
 	reloads       *prometheus.CounterVec
+	spend         *prometheus.CounterVec
+	refusals      prometheus.Counter
+	reservations  prometheus.Gauge
 }
 
 var (
 	_ stream.Metrics        = (*Metrics)(nil)
+	_ chat.Metrics          = (*Metrics)(nil)
 	_ catalog.ServedCounter = (*routeCounters)(nil)
 )
 
@@ -40,8 +46,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "cpen_catalog_reloads_total",
 			Help: "Catalog reload decisions after start: applied, refused (the previous catalog is kept) or held (a file changed in place, waiting to settle).",
 		}, []string{"outcome"}),
+		spend: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cpen_spend_usd_total",
+			Help: "What routed requests cost at visible prices, in USD, by tier alias (the ledger keeps the exact figures).",
+		}, []string{"alias"}),
+		refusals: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cpen_credit_refusals_total",
+			Help: "Requests refused because the account's remaining credit did not cover their reservation.",
+		}),
+		reservations: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cpen_credit_reservations_open",
+			Help: "Credit reservations this replica holds for requests in flight.",
+		}),
 	}
-	reg.MustRegister(m.servedTotal, m.rejectedTotal, m.redisErrors, m.reloads)
+	reg.MustRegister(m.servedTotal, m.rejectedTotal, m.redisErrors, m.reloads, m.spend, m.refusals, m.reservations)
 	return m
 }
 
@@ -124,4 +142,27 @@ func (m *Metrics) catalogReload(applied bool, err error) {
 		outcome = "refused"
 	}
 	m.reloads.WithLabelValues(outcome).Inc()
+}
+
+// Spent adds a request's cost to its tier's spend. A Prometheus counter is
+// a float: the series is for dashboards, the ledger holds the money.
+func (m *Metrics) Spent(alias string, cost decimal.Decimal) {
+	if m == nil || cost.IsZero() {
+		return
+	}
+	m.spend.WithLabelValues(alias).Add(cost.InexactFloat64())
+}
+
+// CreditRefused counts a refusal for credit.
+func (m *Metrics) CreditRefused() {
+	if m != nil {
+		m.refusals.Inc()
+	}
+}
+
+// Reservations moves the open-reservations gauge.
+func (m *Metrics) Reservations(delta int) {
+	if m != nil {
+		m.reservations.Add(float64(delta))
+	}
 }

@@ -15,12 +15,19 @@ import (
 
 	"github.com/cpen/router/extproc/internal/catalog"
 	"github.com/cpen/router/extproc/internal/chat"
+	"github.com/cpen/router/extproc/internal/local"
 	"github.com/cpen/router/extproc/internal/stream"
 	"github.com/cpen/router/selector/state"
 )
 
 // PinStore keeps continuity pins per key and alias.
 type PinStore = chat.PinStore
+
+// CreditLedger reserves and settles the credit of keys that have one.
+type CreditLedger interface {
+	chat.CreditLedger
+	local.Ledger
+}
 
 // RateLimiter counts admissions in a sliding 60-second window per key.
 type RateLimiter = chat.RateLimiter
@@ -41,12 +48,16 @@ type HealthBinder func(prev RouteHealth, ids []string) RouteHealth
 type Option func(*options)
 
 type options struct {
-	now       func() time.Time
-	pins      PinStore
-	limiter   RateLimiter
-	newHealth HealthBinder
-	getenv    func(string) string
-	readFile  func(string) ([]byte, error)
+	now     func() time.Time
+	pins    PinStore
+	limiter RateLimiter
+	ledger  CreditLedger
+	// reservationTTL is the in-process ledger's, and how often streams
+	// renew their reservations (a third of it).
+	reservationTTL time.Duration
+	newHealth      HealthBinder
+	getenv         func(string) string
+	readFile       func(string) ([]byte, error)
 	// idleTimeout closes a stream with no message from Envoy for this long.
 	idleTimeout time.Duration
 }
@@ -59,6 +70,16 @@ func WithPins(p PinStore) Option { return func(o *options) { o.pins = p } }
 
 // WithLimiter sets the per-key RPM limiter.
 func WithLimiter(l RateLimiter) Option { return func(o *options) { o.limiter = l } }
+
+// WithLedger sets the credit ledger, which must take its RPM admissions
+// in the limiter's windows (the Redis store's ledger and limiter do).
+func WithLedger(l CreditLedger, ttl time.Duration) Option {
+	return func(o *options) { o.ledger, o.reservationTTL = l, ttl }
+}
+
+// WithReservationTTL sets how long an unsettled reservation of the
+// in-process ledger lives without renewal.
+func WithReservationTTL(d time.Duration) Option { return func(o *options) { o.reservationTTL = d } }
 
 // WithHealth sets how route health is carried from one catalog version to
 // the next.
@@ -104,7 +125,6 @@ func NewServer(log *zap.Logger, m *Metrics, opts ...Option) *Server {
 	o := options{
 		now:       time.Now,
 		pins:      state.NewPins(),
-		limiter:   state.NewLimiter(),
 		newHealth: carryHealth,
 		getenv:    os.Getenv,
 		readFile:  os.ReadFile,
@@ -113,6 +133,21 @@ func NewServer(log *zap.Logger, m *Metrics, opts ...Option) *Server {
 	}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.reservationTTL <= 0 {
+		o.reservationTTL = state.ReservationTTL
+	}
+	if o.limiter == nil {
+		l := state.NewLimiter()
+		o.limiter = l
+		if o.ledger == nil {
+			o.ledger = state.NewLedger(l, state.WithReservationTTL(o.reservationTTL))
+		}
+	}
+	if o.ledger == nil {
+		// A limiter of its own and no ledger on it: keys with credit
+		// cannot be admitted atomically, so they are refused.
+		o.ledger = noLedger{}
 	}
 	s := &Server{opts: o, log: log, metrics: m}
 	s.stream = s.newStream()

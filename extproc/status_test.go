@@ -1,7 +1,11 @@
 package extproc
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -43,10 +47,13 @@ type cheapestAnswer struct {
 
 // billingAnswer is the body of GET /v1/billing/status as a client reads it.
 type billingAnswer struct {
-	Object      string         `json:"object"`
-	CreditPacks []packAnswer   `json:"credit_packs"`
-	Checkout    checkoutAnswer `json:"checkout"`
-	Account     *accountAnswer `json:"account"`
+	Account      *string        `json:"account"`
+	CreditUSD    *string        `json:"credit_usd"`
+	SpentUSD     *string        `json:"spent_usd"`
+	ReservedUSD  *string        `json:"reserved_usd"`
+	RemainingUSD *string        `json:"remaining_usd"`
+	CreditPacks  []packAnswer   `json:"credit_packs"`
+	Checkout     checkoutAnswer `json:"checkout"`
 }
 
 type packAnswer struct {
@@ -58,12 +65,6 @@ type packAnswer struct {
 type checkoutAnswer struct {
 	Provider   string `json:"provider"`
 	Configured bool   `json:"configured"`
-}
-
-type accountAnswer struct {
-	ID        string `json:"id"`
-	KeyID     string `json:"key_id"`
-	CreditUSD string `json:"credit_usd"`
 }
 
 func get(path string, kv ...string) *extprocv3.ProcessingRequest {
@@ -86,8 +87,9 @@ func TestStatusRoutes(t *testing.T) {
 	checkStatusFields(t, ir.GetBody(), cat)
 
 	// A catalog where the figures tell more apart: a fee, a cheapest route
-	// priced in EUR, paused routes cheaper than every live one, and an
-	// available tier with no live route.
+	// priced in EUR, paused routes cheaper than every live one, an
+	// available tier with no live route, and planned and outage tiers with
+	// live routes (no candidates: a request cannot get them).
 	edited := testCatalog(t)
 	edited = mustReplace(t, edited, `fee_rate: "0"`, `fee_rate: "0.05"`)
 	edited = mustReplace(t, edited, "    input_per_1m: \"0.05\"\n    output_per_1m: \"0.25\"\n    currency: EUR\n",
@@ -96,6 +98,16 @@ func TestStatusRoutes(t *testing.T) {
     level: spare
     min_total_per_1m: "0"
     max_total_per_1m: "1"
+  - alias: cpen/soon
+    level: soon
+    min_total_per_1m: "0"
+    max_total_per_1m: "1"
+    status: planned
+  - alias: cpen/down
+    level: down
+    min_total_per_1m: "0"
+    max_total_per_1m: "1"
+    status: outage
 providers:
 `)
 	edited = mustReplace(t, edited, "keys:\n", `  - id: route_low_paused
@@ -112,6 +124,18 @@ providers:
     input_per_1m: "0.001"
     output_per_1m: "0.001"
     status: paused
+  - id: route_soon_live
+    tier: soon
+    provider: prov_a
+    model: upstream-soon
+    input_per_1m: "0.1"
+    output_per_1m: "0.1"
+  - id: route_down_live
+    tier: down
+    provider: prov_a
+    model: upstream-down
+    input_per_1m: "0.1"
+    output_per_1m: "0.1"
 keys:
 `)
 	apply(t, s, edited)
@@ -226,6 +250,7 @@ func TestBillingStatus(t *testing.T) {
 	}{
 		{"public", nil, 200, "billing_public.golden.json"},
 		{"with key", []string{"authorization", "Bearer " + seedKey}, 200, "billing_key.golden.json"},
+		{"with credit", []string{"authorization", "Bearer " + otherKey}, 200, "billing_credit.golden.json"},
 		{"bad key", []string{"authorization", "Bearer cpen_live_nope"}, 401, ""},
 	}
 	for _, tc := range tests {
@@ -236,7 +261,7 @@ func TestBillingStatus(t *testing.T) {
 			}
 			if tc.golden != "" {
 				golden(t, tc.golden, ir.GetBody())
-				checkBillingFields(t, s, ir.GetBody(), tc.kv != nil)
+				checkBillingFields(t, s, ir.GetBody(), tc.kv)
 			}
 		})
 	}
@@ -308,15 +333,19 @@ func TestPlaygroundPage(t *testing.T) {
 }
 
 // checkBillingFields holds a billing answer to the catalog: its packs and
-// checkout, and with a key the account that key belongs to.
-func checkBillingFields(t *testing.T, s *Server, body []byte, withKey bool) {
+// checkout for anyone, and with a key its account's fields: a key with
+// credit shows it whole (nothing spent yet), an unlimited one null credit
+// and remaining. The public answer has only packs and checkout.
+func checkBillingFields(t *testing.T, s *Server, body []byte, auth []string) {
 	t.Helper()
 	var got billingAnswer
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatalf("not JSON: %v", err)
 	}
+	var fields map[string]json.RawMessage
+	_ = json.Unmarshal(body, &fields)
 	cat := s.versions.Load().Catalog
-	if got.Object != "billing_status" || len(got.CreditPacks) != len(cat.CreditPacks) ||
+	if len(got.CreditPacks) != len(cat.CreditPacks) ||
 		got.Checkout != (checkoutAnswer{Provider: cat.Checkout.Provider, Configured: cat.Checkout.Configured}) {
 		t.Errorf("billing %+v does not match the catalog", got)
 	}
@@ -326,23 +355,38 @@ func checkBillingFields(t *testing.T, s *Server, body []byte, withKey bool) {
 			t.Errorf("pack %d: %+v, want %+v", i, got.CreditPacks[i], want)
 		}
 	}
-	if !withKey {
-		if got.Account != nil {
-			t.Errorf("account %+v without a key", got.Account)
+	if auth == nil {
+		if len(fields) != 2 {
+			t.Errorf("public billing has fields %v, want credit_packs and checkout only", slices.Collect(maps.Keys(fields)))
 		}
 		return
 	}
+	if len(fields) != 7 {
+		t.Errorf("billing with a key has fields %v, want 7", slices.Collect(maps.Keys(fields)))
+	}
 	var key *config.Key
 	for i := range cat.Keys {
-		if cat.Keys[i].ID == "key_seed" {
+		if sum := sha256.Sum256([]byte(strings.TrimPrefix(auth[1], "Bearer "))); cat.Keys[i].SHA256 == hex.EncodeToString(sum[:]) {
 			key = &cat.Keys[i]
 		}
 	}
 	if key == nil {
-		t.Fatal("the catalog has no key_seed")
+		t.Fatal("no catalog key for the request")
 	}
-	want := accountAnswer{ID: key.Account, KeyID: key.ID, CreditUSD: selector.FormatPrice(key.CreditUSD)}
-	if got.Account == nil || *got.Account != want {
-		t.Errorf("account %+v, want %+v", got.Account, want)
+	str := func(p *string) string {
+		if p == nil {
+			return "null"
+		}
+		return *p
+	}
+	wantCredit, wantRemaining := "null", "null"
+	if key.Limited {
+		wantCredit, wantRemaining = selector.FormatPrice(key.CreditUSD), selector.FormatPrice(key.CreditUSD)
+	}
+	if str(got.Account) != key.Account || str(got.CreditUSD) != wantCredit || str(got.RemainingUSD) != wantRemaining ||
+		str(got.SpentUSD) != "0" || str(got.ReservedUSD) != "0" {
+		t.Errorf("billing for %s: account %s credit %s spent %s reserved %s remaining %s, want %s %s 0 0 %s", key.ID,
+			str(got.Account), str(got.CreditUSD), str(got.SpentUSD), str(got.ReservedUSD), str(got.RemainingUSD),
+			key.Account, wantCredit, wantRemaining)
 	}
 }

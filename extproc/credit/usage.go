@@ -21,6 +21,9 @@ func ParseUsage(obj []byte) (Usage, bool) {
 	return Usage{}, false
 }
 
+// UsageValue reads a "usage" member's value, as ParseUsage does.
+func UsageValue(v []byte) (Usage, bool) { return usageObject(v) }
+
 func usageObject(v []byte) (Usage, bool) {
 	if len(v) == 0 || v[0] != '{' {
 		return Usage{}, false

@@ -73,14 +73,15 @@ type resultReply struct {
 	Output     json.RawMessage `json:"output"`
 	Usage      json.RawMessage `json:"usage"`
 	CPENStatus string          `json:"cpen_status"`
+	CPENCost   string          `json:"cpen_cost_usd"`
 	CPENRoute  json.RawMessage `json:"cpen_route"`
 }
 
-// Body is the 200 reply to the client. routeJSON is the
-// rendered cpen_route object.
-func (res *Result) Body(alias string, routeJSON []byte) []byte {
+// Body is the 200 reply to the client. cost is the request's cost in USD
+// as a decimal string; routeJSON is the rendered cpen_route object.
+func (res *Result) Body(alias, cost string, routeJSON []byte) []byte {
 	return marshal(resultReply{ID: res.ID, Object: "extraction", Model: alias, Output: res.Output, Usage: res.Usage,
-		CPENStatus: "completed", CPENRoute: routeJSON})
+		CPENStatus: "completed", CPENCost: cost, CPENRoute: routeJSON})
 }
 
 // InvalidOutputDetail is the 422 detail; the errors list carries the
@@ -101,20 +102,22 @@ type invalidOutputReply struct {
 	Output     json.RawMessage `json:"output"`
 	Model      string          `json:"model"`
 	CPENStatus string          `json:"cpen_status"`
+	CPENCost   string          `json:"cpen_cost_usd"`
 	CPENRoute  json.RawMessage `json:"cpen_route"`
 }
 
 // Body is the 422 reply to the client: both error shapes (detail, and an
 // OpenAI-style error object of the given type and code), plus the
-// validation errors and the answer that failed them.
-func (e *InvalidOutputError) Body(alias string, routeJSON []byte, errType, code string) []byte {
+// validation errors and the answer that failed them. The provider answered
+// and billed, so the reply carries the request's cost.
+func (e *InvalidOutputError) Body(alias, cost string, routeJSON []byte, errType, code string) []byte {
 	errs := e.Errors
 	if errs == nil {
 		errs = []string{}
 	}
 	return marshal(invalidOutputReply{Detail: InvalidOutputDetail,
 		Error:  errorObject{Message: InvalidOutputDetail, Type: errType, Code: code},
-		Errors: errs, Output: e.Output, Model: alias, CPENStatus: "invalid_output", CPENRoute: routeJSON})
+		Errors: errs, Output: e.Output, Model: alias, CPENStatus: "invalid_output", CPENCost: cost, CPENRoute: routeJSON})
 }
 
 // marshal renders a reply without HTML escaping: the client's text stays

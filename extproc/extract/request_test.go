@@ -330,11 +330,11 @@ func FuzzParseExtraction(f *testing.F) {
 			var inv *InvalidOutputError
 			switch {
 			case err == nil:
-				if !json.Valid(res.Body("cpen/middle", nil)) {
+				if !json.Valid(res.Body("cpen/middle", "0.00001056", nil)) {
 					t.Fatal("success body is not JSON")
 				}
 			case errors.As(err, &inv):
-				if !json.Valid(inv.Body("cpen/middle", nil, "invalid_request_error", "invalid_output")) {
+				if !json.Valid(inv.Body("cpen/middle", "0.00001056", nil, "invalid_request_error", "invalid_output")) {
 					t.Fatal("422 body is not JSON")
 				}
 			default:

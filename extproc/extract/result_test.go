@@ -207,7 +207,7 @@ func TestResultBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkGolden(t, "result.golden.json", res.Body("cpen/middle", readTestdata(t, "route.json")))
+	checkGolden(t, "result.golden.json", res.Body("cpen/middle", "0.00001056", readTestdata(t, "route.json")))
 }
 
 func TestInvalidOutputBody(t *testing.T) {
@@ -217,7 +217,7 @@ func TestInvalidOutputBody(t *testing.T) {
 	if !errors.As(err, &inv) {
 		t.Fatalf("Result: %v", err)
 	}
-	checkGolden(t, "invalid_output.golden.json", inv.Body("cpen/middle", readTestdata(t, "route.json"), "invalid_request_error", "invalid_output"))
+	checkGolden(t, "invalid_output.golden.json", inv.Body("cpen/middle", "0.00001056", readTestdata(t, "route.json"), "invalid_request_error", "invalid_output"))
 }
 
 func TestInvalidOutputBodyNotJSON(t *testing.T) {
@@ -227,17 +227,17 @@ func TestInvalidOutputBodyNotJSON(t *testing.T) {
 	if !errors.As(err, &inv) {
 		t.Fatalf("Result: %v", err)
 	}
-	checkGolden(t, "invalid_output_not_json.golden.json", inv.Body("cpen/middle", []byte(`{"task":"extraction"}`), "invalid_request_error", "invalid_output"))
+	checkGolden(t, "invalid_output_not_json.golden.json", inv.Body("cpen/middle", "0.00001056", []byte(`{"task":"extraction"}`), "invalid_request_error", "invalid_output"))
 }
 
 // Bodies stay valid JSON whatever the strings hold, and a missing route or
 // usage renders as null.
 func TestBodyEscaping(t *testing.T) {
 	res := &Result{ID: "a\"b\\c\x00\xff\u2028", Output: json.RawMessage(`{}`)}
-	got := res.Body("cpen/\"middle\"\n", nil)
+	got := res.Body("cpen/\"middle\"\n", "0", nil)
 	// encoding/json escapes U+2028, which JavaScript string literals
 	// cannot hold raw.
-	want := `{"id":"a\"b\\c\u0000\ufffd\u2028","object":"extraction","model":"cpen/\"middle\"\n","output":{},"usage":null,"cpen_status":"completed","cpen_route":null}`
+	want := `{"id":"a\"b\\c\u0000\ufffd\u2028","object":"extraction","model":"cpen/\"middle\"\n","output":{},"usage":null,"cpen_status":"completed","cpen_cost_usd":"0","cpen_route":null}`
 	if string(got) != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cpen/router/config"
+	"github.com/cpen/router/extproc/credit"
 	"github.com/cpen/router/extproc/extract"
 	"github.com/cpen/router/extproc/internal/catalog"
 	"github.com/cpen/router/extproc/internal/stream"
@@ -54,6 +55,7 @@ type chatState struct {
 	routeJSON  []byte // the cpen_route object, built once per request
 	aliasJSON  []byte // the alias as a JSON string
 	settled    bool
+	credit     creditState
 }
 
 // chat is the processor of one POST /v1/chat/completions request, or of
@@ -146,6 +148,7 @@ func (c *chat) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse
 		}
 	}
 	c.stream = cb.hasStream && string(cb.stream.Value(body)) == "true"
+	c.credit.bound = credit.Of(body, c.reserveSettings())
 	if err := c.decide(cb.alias); err != nil {
 		return nil, err
 	}
@@ -197,9 +200,8 @@ func (c *chat) decide(aliasBytes []byte) error {
 	if err != nil {
 		return err
 	}
-	c.adm = c.cfg.Limiter.Admit(x.Context(), c.key.ID, c.rpmLimit, now)
-	if !c.adm.Allowed {
-		return c.rateLimited(c.adm)
+	if err := c.admit(now); err != nil {
+		return err
 	}
 	route := c.decision.Route
 	c.v.Health.AdmitRoute(route.Index, route.RPMLimit, now)

@@ -68,11 +68,12 @@ func refuse(err error) error {
 		return nil
 	}
 	var (
-		fe   *routing.FieldError
-		xe   *extract.FieldError
-		se   *selector.Error
-		rl   *rateLimitedError
-		deep *tooDeepError
+		fe     *routing.FieldError
+		xe     *extract.FieldError
+		se     *selector.Error
+		rl     *rateLimitedError
+		deep   *tooDeepError
+		credit *insufficientCreditError
 	)
 	if !errors.As(err, &se) {
 		se = &selector.Error{}
@@ -105,6 +106,10 @@ func refuse(err error) error {
 		return stream.Refuse(stream.CauseTierUnavailable, fmt.Sprintf("Tier %s is unavailable (planned, or no live route)", se.Alias), err)
 	case errors.As(err, &rl):
 		return stream.RefuseRateLimited(rl.Error(), rateLimit(rl.adm), err)
+	case errors.As(err, &credit):
+		return stream.Refuse(stream.CauseInsufficientCredit, credit.Error(), err)
+	case errors.Is(err, errLedger):
+		return stream.Refuse(stream.CauseStateUnavailable, "Credit ledger unavailable: requests of keys with credit are refused until it answers", err)
 	case errors.Is(err, selector.ErrNoRouteUnderCap):
 		return stream.Refuse(stream.CauseNoRouteUnderBudget, "No route available under budget", err)
 	case errors.Is(err, errClientAddressUnknown):

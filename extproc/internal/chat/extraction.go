@@ -2,6 +2,7 @@ package chat
 
 import (
 	"errors"
+	"github.com/cpen/router/extproc/credit"
 	"strconv"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -9,6 +10,7 @@ import (
 	"github.com/cpen/router/extproc/extract"
 	"github.com/cpen/router/extproc/internal/stream"
 	"github.com/cpen/router/extproc/routing"
+	"github.com/cpen/router/selector"
 )
 
 // extraction is the processor for POST /v1/extractions: the
@@ -36,6 +38,9 @@ func (e extraction) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRes
 			return nil, err
 		}
 	}
+	// The provider is sent a chat body built from the request: that body,
+	// not the client's, bounds the prompt. Its model name is not prompt.
+	c.credit.bound = credit.Of(req.UpstreamBody(""), c.reserveSettings())
 	if err := c.decide([]byte(req.Model)); err != nil {
 		return nil, err
 	}
@@ -54,15 +59,17 @@ func (e extraction) ResponseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRe
 	}
 	status := 200
 	var out []byte
+	c.noteUsage(b.GetBody())
+	cost := selector.FormatPrice(c.cost())
 	res, err := c.extraction.Result(b.GetBody())
 	var invalid *extract.InvalidOutputError
 	switch {
 	case err == nil:
-		out = res.Body(c.decision.Tier.Alias, c.routeJSON)
+		out = res.Body(c.decision.Tier.Alias, cost, c.routeJSON)
 	case errors.As(err, &invalid):
 		cause := stream.CauseInvalidOutput
 		status = cause.Status()
-		out = invalid.Body(c.decision.Tier.Alias, c.routeJSON, cause.Type(), cause.Code())
+		out = invalid.Body(c.decision.Tier.Alias, cost, c.routeJSON, cause.Type(), cause.Code())
 	default:
 		status = stream.CauseNoContent.Status()
 		out = stream.ErrorBody(stream.CauseNoContent, "The provider's answer held no usable content")

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"github.com/shopspring/decimal"
 	"sort"
 	"sync/atomic"
 	"testing"
@@ -58,7 +59,9 @@ func newTestServer(tb testing.TB) *stream.Server {
 	versions := new(atomic.Pointer[catalog.Version])
 	versions.Store(newVersion(tb))
 	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
-	cfg := &Config{Versions: versions, Now: func() time.Time { return now }, Pins: state.NewPins(), Limiter: state.NewLimiter()}
+	limiter := state.NewLimiter()
+	cfg := &Config{Versions: versions, Now: func() time.Time { return now }, Pins: state.NewPins(), Limiter: limiter,
+		Ledger: state.NewLedger(limiter), Metrics: nopMetrics{}, ReservationTTL: state.ReservationTTL}
 	s := stream.New(stream.Config{
 		Log: zap.NewNop(),
 		Endpoints: stream.Endpoints{
@@ -156,3 +159,12 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// nopMetrics drops what the chat path counts.
+type nopMetrics struct{}
+
+var _ Metrics = nopMetrics{}
+
+func (nopMetrics) Spent(string, decimal.Decimal) {}
+func (nopMetrics) CreditRefused()                {}
+func (nopMetrics) Reservations(int)              {}

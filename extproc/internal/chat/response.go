@@ -9,6 +9,7 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"go.uber.org/zap"
 
+	"github.com/cpen/router/extproc/credit"
 	"github.com/cpen/router/extproc/internal/stream"
 	"github.com/cpen/router/extproc/jsonbody"
 	"github.com/cpen/router/selector"
@@ -43,6 +44,7 @@ func (c *chat) ResponseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingR
 	}
 	hm := h.GetHeaders()
 	c.status = atoi(stream.HeaderBytes(hm, ":status"))
+	c.credit.providerStatus = c.status
 	ctype := stream.HeaderBytes(hm, "content-type")
 	enc := string(stream.HeaderBytes(hm, "content-encoding"))
 	plain := enc == "" || enc == "identity"
@@ -122,6 +124,9 @@ func (c *chat) ResponseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespons
 		return rp.ResponseBody(nil), nil
 	}
 	c.bodyMsgs++
+	if c.credit.res.Reserved {
+		c.renew(c.cfg.Now())
+	}
 	var out []byte
 	switch {
 	case c.streaming:
@@ -179,6 +184,12 @@ func (c *chat) patchObject(dst, obj []byte, withRoute, withStatus bool, status s
 			dst = append(dst, obj[at:it.M.ValStart]...)
 			dst = append(dst, c.aliasJSON...)
 			at = it.M.ValEnd
+		} else if withStatus && it.M.KeyIs("usage") {
+			// The receipt goes with cpen_status: the answer's usage
+			// prices it.
+			if u, ok := credit.UsageValue(it.M.Value(obj)); ok {
+				c.credit.usage, c.credit.hasUsage = u, true
+			}
 		}
 	}
 	closing := bytes.LastIndexByte(obj, '}')
@@ -190,7 +201,8 @@ func (c *chat) patchObject(dst, obj []byte, withRoute, withStatus bool, status s
 		}
 		dst = append(dst, `"cpen_status":"`...)
 		dst = append(dst, status...)
-		dst = append(dst, '"')
+		dst = append(dst, `","cpen_cost_usd":`...)
+		dst = c.appendCost(dst)
 		sep = true
 	}
 	if withRoute {
@@ -251,6 +263,9 @@ func (c *chat) Finish() {
 		// reset): no health verdict, and never move the pin.
 		c.status = 0
 		c.settle()
+	}
+	if c.decided {
+		c.settleCredit(c.cfg.Now())
 	}
 	c.park()
 }

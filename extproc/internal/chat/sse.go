@@ -298,7 +298,8 @@ func (c *chat) appendStatusEvent(dst []byte) []byte {
 	s := &c.sse
 	dst = append(dst, `data: {"object":"chat.completion.chunk","model":`...)
 	dst = append(dst, c.aliasJSON...)
-	dst = append(dst, `,"choices":[],"cpen_status":"completed"`...)
+	dst = append(dst, `,"choices":[],"cpen_status":"completed","cpen_cost_usd":`...)
+	dst = c.appendCost(dst)
 	if !s.routeSent {
 		dst = append(dst, `,"cpen_route":`...)
 		dst = append(dst, c.routeJSON...)

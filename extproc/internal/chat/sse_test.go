@@ -10,6 +10,10 @@ import (
 	"testing"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/shopspring/decimal"
+
+	"github.com/cpen/router/config"
+	"github.com/cpen/router/selector"
 )
 
 const upstreamSSE = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"upstream-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}],\"usage\":null}\n\n" +
@@ -90,7 +94,7 @@ func TestStreamWithoutUsage(t *testing.T) {
 	got := string(out[3].GetResponseBody().GetResponse().GetBodyMutation().GetBody())
 	events := strings.Split(strings.TrimSuffix(got, "\n\n"), "\n\n")
 	if len(events) != 3 || !strings.Contains(events[0], "cpen_route") ||
-		events[1] != `data: {"object":"chat.completion.chunk","model":"cpen/middle","choices":[],"cpen_status":"completed"}` ||
+		events[1] != `data: {"object":"chat.completion.chunk","model":"cpen/middle","choices":[],"cpen_status":"completed","cpen_cost_usd":"`+streamBoundCost(t)+`"}` ||
 		events[2] != "data: [DONE]" {
 		t.Errorf("stream:\n%s", got)
 	}
@@ -121,6 +125,8 @@ func streamExchange(tb testing.TB) *chat {
 // answered, as the request that carried it is gone by then.
 func feed(x *chat, chunks ...[]byte) string {
 	x.sse = sseState{}
+	bound := x.credit.bound
+	x.credit = creditState{bound: bound}
 	var out []byte
 	for i, c := range chunks {
 		c = bytes.Clone(c)
@@ -224,8 +230,9 @@ func refObject(data string) (map[string]json.RawMessage, bool) {
 }
 
 // refStatusEvent is the chunk the sidecar adds when no chunk carried usage.
-func refStatusEvent(x *chat, withRoute bool) string {
-	ev := `data: {"object":"chat.completion.chunk","model":"cpen/middle","choices":[],"cpen_status":"completed"`
+func refStatusEvent(t *testing.T, x *chat, withRoute bool) string {
+	ev := `data: {"object":"chat.completion.chunk","model":"cpen/middle","choices":[],"cpen_status":"completed","cpen_cost_usd":"` +
+		refBoundCost(t, x) + `"`
 	if withRoute {
 		ev += `,"cpen_route":` + string(x.routeJSON)
 	}
@@ -257,7 +264,7 @@ func checkRewrite(t *testing.T, x *chat, in, out string) {
 	expectStatus := func() {
 		t.Helper()
 		ev := next()
-		if want := refStatusEvent(x, !routeSent); ev[0].text+ev[0].end+ev[1].text+ev[1].end != want || len(ev) != 2 {
+		if want := refStatusEvent(t, x, !routeSent); ev[0].text+ev[0].end+ev[1].text+ev[1].end != want || len(ev) != 2 {
 			t.Fatalf("status event %q, want %q", ev, want)
 		}
 		routeSent, statusSent = true, true
@@ -293,6 +300,7 @@ func checkRewrite(t *testing.T, x *chat, in, out string) {
 		}
 		if u, ok := obj["usage"]; ok && string(u) != "null" && !statusSent {
 			obj["cpen_status"] = json.RawMessage(`"completed"`)
+			obj["cpen_cost_usd"] = json.RawMessage(`"` + refCost(t, x, u) + `"`)
 			statusSent = true
 		}
 		routeSent = true
@@ -413,7 +421,7 @@ func TestStreamHoldsFinalCR(t *testing.T) {
 	x := streamExchange(t)
 	const first = `data: {"model":"upstream-mini"}` + "\r\r"
 	rewritten := `data: {"model":"cpen/middle","cpen_route":` + string(x.routeJSON) + "}"
-	status := refStatusEvent(x, false)
+	status := refStatusEvent(t, x, false)
 	type step struct {
 		chunk string
 		eos   bool
@@ -464,7 +472,7 @@ func TestStreamEventShapes(t *testing.T) {
 			`data: {"model":"upstream-mini"}` + "\n" + `data: {"model":"upstream-mini"}` + "\n\n" + `data: {"x":1}` + "\n\n",
 			`data: {"model":"cpen/middle"}` + "\n" + `data: {"model":"cpen/middle"}` + "\n\n" + `data: {"x":1,"cpen_route":` + route + "}\n\n"},
 		{"[DONE] with another field: the status chunk goes before the event",
-			"id: 9\r\ndata: [DONE]\r\n\r\n", refStatusEvent(x, true) + "id: 9\r\ndata: [DONE]\r\n\r\n"},
+			"id: 9\r\ndata: [DONE]\r\n\r\n", refStatusEvent(t, x, true) + "id: 9\r\ndata: [DONE]\r\n\r\n"},
 		{"a data value cut short inside a key", "data: {\"\n\ndata: {\"\r\ndata: \"\r\n\r\n", "data: {\"\n\ndata: {\"\r\ndata: \"\r\n\r\n"},
 		{"an empty last data line: the object has a trailing LF",
 			`data: {"model":"upstream-mini"}` + "\ndata\n\n",
@@ -600,4 +608,63 @@ func byEvent(stream, eol string) [][]byte {
 		out = append(out, []byte(ev))
 	}
 	return out
+}
+
+// streamBoundCost is the cost of streamRequest's request on route_mid_01
+// without usage: its byte length at the input price and the catalog's
+// output bound at the output price, computed from the catalog.
+func streamBoundCost(t *testing.T) string {
+	t.Helper()
+	req := strings.Replace(seedRequest, `"temperature":0.2`, `"stream":true`, 1)
+	cat, err := config.LoadFile(testCatalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return selector.FormatPrice(refRouteCost(t, cat, "route_mid_01", int64(len(req)), int64(cat.ReserveOutputTokens)))
+}
+
+// refRouteCost prices tokens on a route from the catalog's own figures.
+func refRouteCost(t *testing.T, cat *config.Catalog, routeID string, prompt, completion int64) decimal.Decimal {
+	t.Helper()
+	markup := decimal.NewFromInt(1).Add(cat.FeeRate)
+	for _, r := range cat.Routes {
+		if r.ID == routeID {
+			rate := cat.USDRates[r.Currency]
+			in := r.InputPer1M.Mul(rate).Mul(markup).Mul(decimal.NewFromInt(prompt))
+			out := r.OutputPer1M.Mul(rate).Mul(markup).Mul(decimal.NewFromInt(completion))
+			return in.Add(out).Div(decimal.NewFromInt(1_000_000))
+		}
+	}
+	t.Fatalf("no route %s", routeID)
+	return decimal.Zero
+}
+
+// refCost is the receipt of a usage chunk: its usage priced on the
+// request's route, or the request's bound when the usage has no counts.
+func refCost(t *testing.T, x *chat, usage json.RawMessage) string {
+	t.Helper()
+	var u struct {
+		Prompt     *int64 `json:"prompt_tokens"`
+		Completion *int64 `json:"completion_tokens"`
+	}
+	if json.Unmarshal(usage, &u) != nil || u.Prompt == nil || u.Completion == nil {
+		return refBoundCost(t, x)
+	}
+	cat, err := config.LoadFile(testCatalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return selector.FormatPrice(refRouteCost(t, cat, x.decision.Route.ID, *u.Prompt, *u.Completion))
+}
+
+// refBoundCost is the cost of x's request without usage: its token bound
+// priced on its route from the catalog.
+func refBoundCost(t *testing.T, x *chat) string {
+	t.Helper()
+	cat, err := config.LoadFile(testCatalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := x.credit.bound
+	return selector.FormatPrice(refRouteCost(t, cat, x.decision.Route.ID, b.Prompt, b.Output))
 }

@@ -10,12 +10,29 @@ import (
 // Billing makes the processors of GET /v1/billing/status.
 func Billing(cfg *Config) stream.Factory { return factory(cfg, billingStatus) }
 
-// billingBody is the answer of GET /v1/billing/status.
+// billingBody is the answer of GET /v1/billing/status: the public part,
+// and with a key its account's ledger. Amounts are decimal strings;
+// credit_usd and remaining_usd are null for an unlimited key.
 type billingBody struct {
-	Object      string       `json:"object"`
-	CreditPacks []creditPack `json:"credit_packs"`
-	Checkout    checkout     `json:"checkout"`
-	Account     *account     `json:"account,omitempty"`
+	Account      string       `json:"account,omitempty"`
+	CreditUSD    *string      `json:"credit_usd,omitempty"`
+	SpentUSD     string       `json:"spent_usd,omitempty"`
+	ReservedUSD  string       `json:"reserved_usd,omitempty"`
+	RemainingUSD *string      `json:"remaining_usd,omitempty"`
+	CreditPacks  []creditPack `json:"credit_packs"`
+	Checkout     checkout     `json:"checkout"`
+}
+
+// keyedBillingBody is billingBody for a key: its null credit fields are
+// kept, where the public answer leaves them out.
+type keyedBillingBody struct {
+	Account      string       `json:"account"`
+	CreditUSD    *string      `json:"credit_usd"`
+	SpentUSD     string       `json:"spent_usd"`
+	ReservedUSD  string       `json:"reserved_usd"`
+	RemainingUSD *string      `json:"remaining_usd"`
+	CreditPacks  []creditPack `json:"credit_packs"`
+	Checkout     checkout     `json:"checkout"`
 }
 
 type creditPack struct {
@@ -29,15 +46,10 @@ type checkout struct {
 	Configured bool   `json:"configured"`
 }
 
-type account struct {
-	ID        string `json:"id"`
-	KeyID     string `json:"key_id"`
-	CreditUSD string `json:"credit_usd"`
-}
-
-// billingStatus answers GET /v1/billing/status: the credit
-// packs and the checkout state for anyone; with a valid key, also that
-// account's credit. A key that is sent but unknown gets 401.
+// billingStatus answers GET /v1/billing/status: the credit packs and the
+// checkout state for anyone; with a valid key, also its account's credit,
+// spend, open reservations and what remains, as every replica sees them.
+// A key that is sent but unknown gets 401.
 func billingStatus(l *local, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
 	if err := onlyGet(h); err != nil {
 		return nil, err
@@ -46,17 +58,29 @@ func billingStatus(l *local, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingRes
 		return nil, stream.ErrNotReady
 	}
 	cat := l.v.Catalog
-	out := billingBody{Object: "billing_status", CreditPacks: []creditPack{},
-		Checkout: checkout{Provider: cat.Checkout.Provider, Configured: cat.Checkout.Configured}}
-	if auth := stream.HeaderBytes(h.GetHeaders(), "authorization"); len(auth) > 0 {
-		k, ok := l.v.Authenticate(auth)
-		if !ok {
-			return nil, stream.ErrUnauthorized
-		}
-		out.Account = &account{ID: k.Account, KeyID: k.ID, CreditUSD: selector.FormatPrice(k.CreditUSD)}
-	}
+	packs := make([]creditPack, 0, len(cat.CreditPacks))
 	for _, p := range cat.CreditPacks {
-		out.CreditPacks = append(out.CreditPacks, creditPack{ID: p.ID, USD: selector.FormatPrice(p.USD), CreditsUSD: selector.FormatPrice(p.CreditsUSD)})
+		packs = append(packs, creditPack{ID: p.ID, USD: selector.FormatPrice(p.USD), CreditsUSD: selector.FormatPrice(p.CreditsUSD)})
+	}
+	co := checkout{Provider: cat.Checkout.Provider, Configured: cat.Checkout.Configured}
+	auth := stream.HeaderBytes(h.GetHeaders(), "authorization")
+	if len(auth) == 0 {
+		return jsonAnswer(billingBody{CreditPacks: packs, Checkout: co}, "cpen_billing_status")
+	}
+	k, ok := l.v.Authenticate(auth)
+	if !ok {
+		return nil, stream.ErrUnauthorized
+	}
+	out := keyedBillingBody{Account: k.Account, SpentUSD: "0", ReservedUSD: "0", CreditPacks: packs, Checkout: co}
+	if k.Limited {
+		b, err := l.cfg.Ledger.Balance(l.x.Context(), k.Account, l.cfg.Now())
+		if err != nil {
+			return nil, stream.Refuse(stream.CauseStateUnavailable, "Credit ledger unavailable: the account's balance cannot be read", err)
+		}
+		credit := selector.FormatPrice(k.CreditUSD)
+		remaining := selector.FormatPrice(k.CreditUSD.Sub(b.Spent).Sub(b.Reserved))
+		out.CreditUSD, out.RemainingUSD = &credit, &remaining
+		out.SpentUSD, out.ReservedUSD = selector.FormatPrice(b.Spent), selector.FormatPrice(b.Reserved)
 	}
 	return jsonAnswer(out, "cpen_billing_status")
 }

@@ -4,6 +4,7 @@
 package local
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/cpen/router/extproc/internal/catalog"
 	"github.com/cpen/router/extproc/internal/stream"
+	"github.com/cpen/router/selector/state"
 )
 
 // Config is what the local answers read: the catalog version in force and
@@ -19,6 +21,12 @@ import (
 type Config struct {
 	Versions catalog.Source
 	Now      func() time.Time
+	Ledger   Ledger
+}
+
+// Ledger reads an account's credit ledger, as every replica sees it.
+type Ledger interface {
+	Balance(ctx context.Context, account string, now time.Time) (state.Balance, error)
 }
 
 // answer answers a request at its headers.
@@ -28,6 +36,7 @@ type answer func(l *local, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingRespo
 // headers; any later phase passes unchanged.
 type local struct {
 	stream.PassThrough
+	x   *stream.Exchange
 	cfg *Config
 	// v is the catalog version in force at the request headers; nil
 	// before the first.
@@ -40,7 +49,7 @@ var _ stream.Processor = (*local)(nil)
 // factory makes the processors of an endpoint answered locally.
 func factory(cfg *Config, a answer) stream.Factory {
 	return func(x *stream.Exchange) stream.Processor {
-		return &local{PassThrough: stream.NewPassThrough(x), cfg: cfg, v: cfg.Versions.Load(), answer: a}
+		return &local{PassThrough: stream.NewPassThrough(x), x: x, cfg: cfg, v: cfg.Versions.Load(), answer: a}
 	}
 }
 

@@ -53,13 +53,18 @@ func statusRoutes(l *local, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResp
 	v.Health.Advance(l.cfg.Now())
 	out := statusBody{Object: "list", Tiers: []tierStatus{}}
 	for _, t := range v.Index.Tiers() {
-		live := v.Index.LiveCount(t, v.Health)
+		// Candidates are the live routes a request could get: none while
+		// the tier is planned or in outage.
+		live := 0
+		if t.Status == config.TierAvailable {
+			live = v.Index.LiveCount(t, v.Health)
+		}
 		ts := tierStatus{Alias: t.Alias, Level: t.Level, Status: string(t.Status), Candidates: live,
 			Band: band{MinTotal: selector.FormatPrice(t.MinTotal), MaxTotal: selector.FormatPrice(t.MaxTotal)}}
 		if t.Status == config.TierAvailable && live == 0 {
 			ts.Status = string(config.TierOutage)
 		}
-		if r, ok := v.Index.CheapestLive(t, v.Health); ok && t.Status != config.TierPlanned {
+		if r, ok := v.Index.CheapestLive(t, v.Health); ok && live > 0 {
 			ts.Cheapest = &cheapest{RouteID: r.ID, VisibleInput: selector.FormatPrice(r.VisibleInput),
 				VisibleOutput: selector.FormatPrice(r.VisibleOutput), VisibleTotal: selector.FormatPrice(r.VisibleTotal), Currency: "USD"}
 		}

@@ -46,6 +46,8 @@ const (
 	CauseTierUnavailable
 	CauseRateLimited
 	CauseNoRouteUnderBudget
+	CauseInsufficientCredit
+	CauseStateUnavailable
 	CauseNotFound
 	CauseMethodNotAllowed
 	CauseClientAddressUnknown
@@ -81,6 +83,8 @@ var refusals = [numCauses]refusal{
 	CauseTierUnavailable:      {503, "service_unavailable", "tier_unavailable", "tier_unavailable"},
 	CauseRateLimited:          {429, "rate_limit_error", "rpm_cap_exceeded", "rpm_cap_exceeded"},
 	CauseNoRouteUnderBudget:   {402, "insufficient_budget", "no_route_under_budget", "no_route_under_budget"},
+	CauseInsufficientCredit:   {402, "insufficient_budget", "insufficient_credit", "insufficient_credit"},
+	CauseStateUnavailable:     {503, "service_unavailable", "state_unavailable", "state_unavailable"},
 	CauseNotFound:             {404, "invalid_request_error", "not_found", "not_found"},
 	CauseMethodNotAllowed:     {405, "invalid_request_error", "method_not_allowed", "method_not_allowed"},
 	CauseClientAddressUnknown: {503, "service_unavailable", "client_address_unknown", "client_address_unknown"},
