@@ -1,8 +1,9 @@
 package extproc
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/shopspring/decimal"
 
 	"github.com/cpen/router/extproc/internal/catalog"
 	"github.com/cpen/router/extproc/internal/chat"
@@ -17,6 +18,7 @@ type Metrics struct {
 	redisErrors   *prometheus.CounterVec
 	reloads       *prometheus.CounterVec
 	spend         *prometheus.CounterVec
+	spendByAlias  sync.Map // alias → its spend counter, resolved once
 	refusals      prometheus.Counter
 	reservations  prometheus.Gauge
 }
@@ -146,11 +148,16 @@ func (m *Metrics) catalogReload(applied bool, err error) {
 
 // Spent adds a request's cost to its tier's spend. A Prometheus counter is
 // a float: the series is for dashboards, the ledger holds the money.
-func (m *Metrics) Spent(alias string, cost decimal.Decimal) {
-	if m == nil || cost.IsZero() {
+func (m *Metrics) Spent(alias string, usd float64) {
+	if m == nil || usd == 0 {
 		return
 	}
-	m.spend.WithLabelValues(alias).Add(cost.InexactFloat64())
+	c, ok := m.spendByAlias.Load(alias)
+	if !ok {
+		// Aliases come from the catalog: the map stays small.
+		c, _ = m.spendByAlias.LoadOrStore(alias, m.spend.WithLabelValues(alias))
+	}
+	c.(prometheus.Counter).Add(usd)
 }
 
 // CreditRefused counts a refusal for credit.

@@ -130,6 +130,7 @@ func newRoute(cr *config.Route, rate, fee, share decimal.Decimal) *Route {
 	}
 	r.MetaJSON = buildMetaJSON(r)
 	r.pinnedReason = pinnedReason(r.ID)
+	r.setFixedCost()
 	return r
 }
 

@@ -32,6 +32,11 @@ type Route struct {
 	// estimated_total_usd_per_1m, without braces or outer commas.
 	MetaJSON []byte
 
+	// inFixed and outFixed are the visible prices in fixed-point form,
+	// valid when costExact (see FixedCost).
+	inFixed, outFixed int64
+	costExact         bool
+
 	tier         *Tier
 	pos          int    // position in tier.routes
 	pinnedReason string // the continuity_pinned reason text, built once

@@ -39,8 +39,9 @@ type CreditLedger interface {
 
 // Metrics counts what the chat path spends and refuses for credit.
 type Metrics interface {
-	// Spent adds an answer's cost, by tier alias.
-	Spent(alias string, cost decimal.Decimal)
+	// Spent adds an answer's cost in USD, by tier alias; a float, as
+	// metrics are (the ledger keeps the exact figures).
+	Spent(alias string, usd float64)
 	// CreditRefused counts a request refused for credit.
 	CreditRefused()
 	// Reservations moves the gauge of this replica's open reservations.

@@ -22,8 +22,12 @@ type creditState struct {
 	renewed  time.Time         // when res was taken or last renewed
 	usage    credit.Usage
 	hasUsage bool
-	cost     decimal.Decimal // fixed once printed or settled
-	costSet  bool
+	// The cost, fixed once printed or settled: amount when fixed (the
+	// route's prices are on the fixed-point grid), else cost.
+	amount  selector.Amount
+	fixed   bool
+	cost    decimal.Decimal
+	costSet bool
 	// providerStatus is the provider's answer status, 0 before it; the
 	// sidecar may answer the client another (an extraction's 422).
 	providerStatus int
@@ -89,34 +93,60 @@ func (c *chat) noteUsage(obj []byte) {
 	}
 }
 
-// cost is what the request costs now: 0 for a provider error, the usage at
-// the route's visible prices, or the worst case when no usage came (the
-// provider may bill for an answer the client never saw whole).
-//
-// The first answer that prints it fixes it: the receipt and the debit are
-// then the same figure, whatever happens to the stream after.
-func (c *chat) cost() decimal.Decimal {
-	if c.credit.costSet {
-		return c.credit.cost
+// fixCost fixes what the request costs: 0 for a provider error, the usage
+// at the route's visible prices, or the worst case when no usage came (the
+// provider may bill for an answer the client never saw whole). The first
+// answer that prints it fixes it: the receipt and the debit are then the
+// same figure, whatever happens to the stream after. Prices on the
+// fixed-point grid (every usual catalog) cost no allocation.
+func (c *chat) fixCost() {
+	cs := &c.credit
+	if cs.costSet {
+		return
+	}
+	cs.costSet = true
+	prompt, completion := cs.bound.Prompt, cs.bound.Output
+	switch {
+	case cs.providerStatus >= 400:
+		prompt, completion = 0, 0
+	case cs.hasUsage:
+		prompt, completion = cs.usage.Prompt, cs.usage.Completion
 	}
 	route := c.decision.Route
-	switch {
-	case c.credit.providerStatus >= 400:
-		c.credit.cost = decimal.Zero
-	case c.credit.hasUsage:
-		c.credit.cost = selector.Cost(route, c.credit.usage.Prompt, c.credit.usage.Completion)
-	default:
-		c.credit.cost = selector.Cost(route, c.credit.bound.Prompt, c.credit.bound.Output)
+	if cs.amount, cs.fixed = route.FixedCost(prompt, completion); !cs.fixed {
+		cs.cost = selector.Cost(route, prompt, completion)
 	}
-	c.credit.costSet = true
+}
+
+// costDecimal is the request's cost as a decimal (it allocates: for the
+// ledger and cold paths).
+func (c *chat) costDecimal() decimal.Decimal {
+	c.fixCost()
+	if c.credit.fixed {
+		return c.credit.amount.Decimal()
+	}
 	return c.credit.cost
 }
 
 // appendCost appends the cost as a JSON string, without trailing zeros.
 func (c *chat) appendCost(dst []byte) []byte {
+	c.fixCost()
 	dst = append(dst, '"')
-	dst = append(dst, selector.FormatPrice(c.cost())...)
+	if c.credit.fixed {
+		dst = c.credit.amount.AppendTo(dst)
+	} else {
+		dst = append(dst, selector.FormatPrice(c.credit.cost)...)
+	}
 	return append(dst, '"')
+}
+
+// costFloat is the cost for metrics.
+func (c *chat) costFloat() float64 {
+	c.fixCost()
+	if c.credit.fixed {
+		return c.credit.amount.Float64()
+	}
+	return c.credit.cost.InexactFloat64()
 }
 
 // renew keeps a running stream's reservation from expiring: called per
@@ -135,13 +165,13 @@ func (c *chat) renew(now time.Time) {
 // settleCredit debits the request's cost, releasing its reservation, once
 // the exchange has ended; and counts the spend of every routed request.
 func (c *chat) settleCredit(now time.Time) {
-	cost := c.cost()
 	if (c.credit.providerStatus > 0 && c.credit.providerStatus < 400) || c.credit.res.Reserved {
-		c.cfg.Metrics.Spent(c.decision.Tier.Alias, cost)
+		c.cfg.Metrics.Spent(c.decision.Tier.Alias, c.costFloat())
 	}
 	if !c.credit.res.Reserved {
 		return
 	}
+	cost := c.costDecimal()
 	c.cfg.Metrics.Reservations(-1)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.x.Context()), settleTimeout)
 	defer cancel()

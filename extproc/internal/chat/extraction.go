@@ -60,7 +60,7 @@ func (e extraction) ResponseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRe
 	status := 200
 	var out []byte
 	c.noteUsage(b.GetBody())
-	cost := selector.FormatPrice(c.cost())
+	cost := selector.FormatPrice(c.costDecimal())
 	res, err := c.extraction.Result(b.GetBody())
 	var invalid *extract.InvalidOutputError
 	switch {

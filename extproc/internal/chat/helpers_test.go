@@ -2,7 +2,6 @@ package chat
 
 import (
 	"context"
-	"github.com/shopspring/decimal"
 	"sort"
 	"sync/atomic"
 	"testing"
@@ -165,6 +164,6 @@ type nopMetrics struct{}
 
 var _ Metrics = nopMetrics{}
 
-func (nopMetrics) Spent(string, decimal.Decimal) {}
-func (nopMetrics) CreditRefused()                {}
-func (nopMetrics) Reservations(int)              {}
+func (nopMetrics) Spent(string, float64) {}
+func (nopMetrics) CreditRefused()        {}
+func (nopMetrics) Reservations(int)      {}
