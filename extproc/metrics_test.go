@@ -54,3 +54,55 @@ func TestCatalogReloadMetric(t *testing.T) {
 		}
 	}
 }
+
+// Spend by alias, credit refusals and open reservations: a served answer
+// adds its cost to its tier, a refusal for credit counts once, and the
+// gauge returns to 0 once the exchange has ended.
+func TestCreditMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cat, err := config.LoadFile("testdata/catalog.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMetrics(reg)
+	s := NewServer(zap.NewNop(), m, WithClock((&clock{}).now), WithEnv(func(string) string { return "" }, os.ReadFile))
+	t.Cleanup(s.Close)
+	if err := s.Apply(cat); err != nil {
+		t.Fatal(err)
+	}
+	answer := `{"id":"c","model":"upstream-mini","usage":{"prompt_tokens":42,"completion_tokens":18}}`
+	cheapest := `{"model":"cpen/middle","routing":{"strategy":"cheapest"}}`
+	run(t, s, reqHeaders("/v1/chat/completions", otherKey), reqBody(cheapest),
+		respHeaders("200", "application/json"), respBody(answer))
+	run(t, s, reqHeaders("/v1/chat/completions", otherKey), reqBody(`{"model":"cpen/middle","max_tokens":100000000}`))
+	want := visibleCost(t, "route_mid_01", 42, 18).InexactFloat64()
+	if got := testutil.ToFloat64(m.spend.WithLabelValues("cpen/middle")); got != want {
+		t.Errorf("cpen_spend_usd_total{alias=cpen/middle} = %v, want %v", got, want)
+	}
+	if got := testutil.ToFloat64(m.refusals); got != 1 {
+		t.Errorf("cpen_credit_refusals_total = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.reservations); got != 0 {
+		t.Errorf("cpen_credit_reservations_open = %v after the exchanges, want 0", got)
+	}
+	names := map[string]bool{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
+		for _, metric := range mf.GetMetric() {
+			for _, l := range metric.GetLabel() {
+				if l.GetName() == "account" || l.GetName() == "key_id" {
+					t.Errorf("%s has a per-account label %s", mf.GetName(), l.GetName())
+				}
+			}
+		}
+	}
+	for _, n := range []string{"cpen_spend_usd_total", "cpen_credit_refusals_total", "cpen_credit_reservations_open"} {
+		if !names[n] {
+			t.Errorf("series %s not exported", n)
+		}
+	}
+}

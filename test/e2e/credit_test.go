@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -309,6 +310,35 @@ func TestCreditStreams(t *testing.T) {
 	if got := usd(t, b["spent_usd"]); !got.Equal(want.Add(reservation)) {
 		t.Fatalf("spent after a cancelled stream %s, want %s + reservation %s", got, want, reservation)
 	}
+	release()
+
+	// Cancelled mid-way, two events into the answer and before its usage:
+	// the reservation again.
+	releaseStreams := s.provA.HoldStreams(2)
+	defer releaseStreams()
+	mctx, mcancel := context.WithCancel(ctx(t))
+	req, _ := http.NewRequestWithContext(mctx, "POST", s.url+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+creditKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("stream: %v %v", resp, err)
+	}
+	r := bufio.NewReader(resp.Body)
+	for events := 0; events < 2; {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(line, "data: ") {
+			events++
+		}
+	}
+	mcancel()
+	resp.Body.Close()
+	b = settled(t, s.url)
+	if got := usd(t, b["spent_usd"]); !got.Equal(want.Add(reservation.Mul(decimal.NewFromInt(2)))) {
+		t.Fatalf("spent after a stream cancelled mid-way %s, want %s + 2 × reservation %s", got, want, reservation)
+	}
 }
 
 // Two replicas on one Redis, 400 requests at once, credit for 50
@@ -390,6 +420,9 @@ func TestCreditConcurrencyAcrossReplicas(t *testing.T) {
 		sum = sum.Add(c)
 	}
 	for _, url := range urls {
+		if pub := billing(t, url, ""); len(pub) != 2 || pub["credit_packs"] == nil || pub["checkout"] == nil {
+			t.Errorf("public billing on %s: %v, want credit_packs and checkout only", url, pub)
+		}
 		bill := settled(t, url)
 		if !usd(t, bill["spent_usd"]).Equal(sum) || bill["reserved_usd"] != "0" {
 			t.Errorf("billing on %s: %v, want spent %s (sum of %d receipts)", url, bill, sum, len(receipts))

@@ -6,6 +6,7 @@ package mockprovider
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,6 +56,11 @@ type Provider struct {
 	delay    time.Duration // how long every answer waits before its status line
 	gate     chan struct{} // while non-nil, answers wait for it to close
 	waiting  int           // requests waiting at the gate
+	// streamGate, while non-nil, stops each stream after streamAfter
+	// events until it closes; streamsHeld counts the streams stopped.
+	streamGate  chan struct{}
+	streamAfter int
+	streamsHeld int
 }
 
 // New returns a provider whose generated ids and system_fingerprint contain name.
@@ -129,6 +135,35 @@ func (p *Provider) Hold() (release func()) {
 			close(gate)
 		})
 	}
+}
+
+// HoldStreams makes every later stream stop after its first after events
+// (sent and flushed) until release is called or the client hangs up: a
+// stream cut off mid-way. release is idempotent.
+func (p *Provider) HoldStreams(after int) (release func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	gate := make(chan struct{})
+	p.streamGate, p.streamAfter = gate, after
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			p.mu.Lock()
+			if p.streamGate == gate {
+				p.streamGate = nil
+			}
+			p.mu.Unlock()
+			close(gate)
+		})
+	}
+}
+
+// StreamsHeld is how many streams stopped at the gate of HoldStreams, in
+// all.
+func (p *Provider) StreamsHeld() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.streamsHeld
 }
 
 // Waiting is how many requests wait at the gate of Hold now.
@@ -211,7 +246,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: *bad})
 		return
 	}
-	p.serveCompletion(w, req, seq)
+	p.serveCompletion(r.Context(), w, req, seq)
 }
 
 func (p *Provider) popScriptLocked() (Reply, bool) {
@@ -379,7 +414,7 @@ func contentLen(raw json.RawMessage) int {
 	return len(raw)
 }
 
-func (p *Provider) serveCompletion(w http.ResponseWriter, req chatRequest, seq uint64) {
+func (p *Provider) serveCompletion(ctx context.Context, w http.ResponseWriter, req chatRequest, seq uint64) {
 	words := p.replyWords(req)
 	u := usage{PromptTokens: promptTokens(req.Messages), CompletionTokens: len(words)}
 	u.TotalTokens = u.PromptTokens + u.CompletionTokens
@@ -389,7 +424,7 @@ func (p *Provider) serveCompletion(w http.ResponseWriter, req chatRequest, seq u
 
 	if req.Stream {
 		includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-		p.serveStream(w, req.Model, id, fingerprint, created, words, u, includeUsage)
+		p.serveStream(ctx, w, req.Model, id, fingerprint, created, words, u, includeUsage)
 		return
 	}
 	resp := completion{
@@ -409,7 +444,7 @@ func (p *Provider) serveCompletion(w http.ResponseWriter, req chatRequest, seq u
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (p *Provider) serveStream(w http.ResponseWriter, model, id, fingerprint string, created int64,
+func (p *Provider) serveStream(ctx context.Context, w http.ResponseWriter, model, id, fingerprint string, created int64,
 	words []string, u usage, includeUsage bool) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -441,8 +476,21 @@ func (p *Provider) serveStream(w http.ResponseWriter, model, id, fingerprint str
 		events = append(events, last)
 	}
 
+	p.mu.Lock()
+	gate, after := p.streamGate, p.streamAfter
+	p.mu.Unlock()
 	rc := http.NewResponseController(w)
-	for _, ev := range events {
+	for i, ev := range events {
+		if gate != nil && i == after {
+			p.mu.Lock()
+			p.streamsHeld++
+			p.mu.Unlock()
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				return
+			}
+		}
 		data, err := json.Marshal(ev)
 		if err != nil {
 			return // cannot happen for these types; the truncated stream would show it

@@ -634,3 +634,36 @@ func TestHold(t *testing.T) {
 		t.Errorf("Waiting %d after release", p.Waiting())
 	}
 }
+
+// HoldStreams stops a stream after its first events until released.
+func TestHoldStreams(t *testing.T) {
+	p := mockprovider.New("gate")
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	release := p.HoldStreams(2)
+	resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model":"m","stream":true,"messages":[{"role":"user","content":"hi there"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	events := 0
+	for events < 2 {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(line, "data: ") {
+			events++
+		}
+	}
+	for p.StreamsHeld() != 1 {
+		runtime.Gosched()
+	}
+	release()
+	rest, err := io.ReadAll(r)
+	if err != nil || !strings.HasSuffix(string(rest), "data: [DONE]\n\n") {
+		t.Errorf("after release: %q %v", rest, err)
+	}
+}
