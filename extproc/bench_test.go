@@ -2,7 +2,7 @@ package extproc
 
 import (
 	"context"
-	"strings"
+	"github.com/cpen/router/extproc/internal/envoytest"
 	"testing"
 	"time"
 
@@ -11,18 +11,10 @@ import (
 	"github.com/cpen/router/selector/state"
 )
 
-// chatOfSize returns a chat request of about n bytes with a routing block.
-func chatOfSize(n int) string {
-	head := `{"model":"cpen/middle","routing":{"max_total_per_1m":"0.30","min_total_per_1m":"0.05","strategy":"balanced"},"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"`
-	tail := `"}],"temperature":0.2,"max_tokens":256}`
-	return head + strings.Repeat("lorem ipsum ", max(0, n-len(head)-len(tail))/12) + tail
-}
-
-func answerOfSize(n int) string {
-	head := `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"upstream-mini","choices":[{"index":0,"message":{"role":"assistant","content":"`
-	tail := `"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`
-	return head + strings.Repeat("dolor sit amet ", max(0, n-len(head)-len(tail))/15) + tail
-}
+var (
+	chatOfSize   = envoytest.ChatOfSize
+	answerOfSize = envoytest.AnswerOfSize
+)
 
 // BenchmarkExchange drives one request through all four phases, without
 // the gRPC transport.

@@ -1,10 +1,9 @@
 package extproc
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
-	"io"
+	"github.com/cpen/router/extproc/internal/envoytest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,11 +11,8 @@ import (
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"go.uber.org/zap"
-	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/cpen/router/config"
 )
@@ -28,33 +24,17 @@ const (
 	otherKey = "cpen_live_test_other"
 )
 
-// fakeStream plays Envoy's side of one stream: a scripted Recv queue and a
-// captured Send slice.
-type fakeStream struct {
-	grpc.ServerStream
-	in  []*extprocv3.ProcessingRequest
-	out []*extprocv3.ProcessingResponse
-}
+// The messages and stream of Envoy's side.
+type fakeStream = envoytest.Stream
 
-var _ extprocv3.ExternalProcessor_ProcessServer = (*fakeStream)(nil)
-
-func (f *fakeStream) Context() context.Context { return context.Background() }
-
-func (f *fakeStream) Recv() (*extprocv3.ProcessingRequest, error) {
-	if len(f.in) == 0 {
-		return nil, io.EOF
-	}
-	r := f.in[0]
-	f.in = f.in[1:]
-	return r, nil
-}
-
-// Send keeps a copy: gRPC serialises an answer before Send returns, and the
-// server reuses its answer storage afterwards.
-func (f *fakeStream) Send(r *extprocv3.ProcessingResponse) error {
-	f.out = append(f.out, proto.Clone(r).(*extprocv3.ProcessingResponse))
-	return nil
-}
+var (
+	headers     = envoytest.Headers
+	reqHeaders  = envoytest.ReqHeaders
+	reqBody     = envoytest.ReqBody
+	respHeaders = envoytest.RespHeaders
+	respBody    = envoytest.RespBody
+	respChunk   = envoytest.RespChunk
+)
 
 type clock struct{ t time.Time }
 
@@ -77,50 +57,13 @@ func newTestServer(t testing.TB, catalogFile string, opts ...Option) (*Server, *
 	return s, clk
 }
 
-func headers(eos bool, kv ...string) *extprocv3.HttpHeaders {
-	h := &corev3.HeaderMap{}
-	for i := 0; i < len(kv); i += 2 {
-		h.Headers = append(h.Headers, &corev3.HeaderValue{Key: kv[i], RawValue: []byte(kv[i+1])})
-	}
-	return &extprocv3.HttpHeaders{Headers: h, EndOfStream: eos}
-}
-
-func reqHeaders(path, key string) *extprocv3.ProcessingRequest {
-	kv := []string{":method", "POST", ":path", path, ":authority", "localhost:10000", ":scheme", "http",
-		"content-type", "application/json", "accept-encoding", "gzip", "x-request-id", "req-1"}
-	if key != "" {
-		kv = append(kv, "authorization", "Bearer "+key)
-	}
-	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{RequestHeaders: headers(false, kv...)}}
-}
-
-func reqBody(body string) *extprocv3.ProcessingRequest {
-	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestBody{
-		RequestBody: &extprocv3.HttpBody{Body: []byte(body), EndOfStream: true}}}
-}
-
-func respHeaders(status, ctype string, extra ...string) *extprocv3.ProcessingRequest {
-	kv := append([]string{":status", status, "content-type", ctype}, extra...)
-	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseHeaders{ResponseHeaders: headers(false, kv...)}}
-}
-
-func respBody(body string) *extprocv3.ProcessingRequest {
-	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseBody{
-		ResponseBody: &extprocv3.HttpBody{Body: []byte(body), EndOfStream: true}}}
-}
-
-func respChunk(body string, eos bool) *extprocv3.ProcessingRequest {
-	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseBody{
-		ResponseBody: &extprocv3.HttpBody{Body: []byte(body), EndOfStream: eos}}}
-}
-
 func run(t testing.TB, s *Server, msgs ...*extprocv3.ProcessingRequest) []*extprocv3.ProcessingResponse {
 	t.Helper()
-	f := &fakeStream{in: msgs}
+	f := &fakeStream{In: msgs}
 	if err := s.Process(f); err != nil {
 		t.Fatalf("Process: %v", err)
 	}
-	return f.out
+	return f.Out
 }
 
 // mutationOf flattens a header mutation: "-name" for removals, "name=value" for sets.

@@ -2,12 +2,12 @@ package chat
 
 import (
 	"context"
+	"github.com/cpen/router/extproc/internal/envoytest"
 	"sort"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
@@ -105,37 +105,14 @@ func chatOf(tb testing.TB, x *stream.Exchange) *chat {
 	return nil
 }
 
-func headers(eos bool, kv ...string) *extprocv3.HttpHeaders {
-	h := &corev3.HeaderMap{}
-	for i := 0; i < len(kv); i += 2 {
-		h.Headers = append(h.Headers, &corev3.HeaderValue{Key: kv[i], RawValue: []byte(kv[i+1])})
-	}
-	return &extprocv3.HttpHeaders{Headers: h, EndOfStream: eos}
-}
-
-func reqHeaders(path, key string) *extprocv3.ProcessingRequest {
-	kv := []string{":method", "POST", ":path", path, ":authority", "localhost:10000", ":scheme", "http",
-		"content-type", "application/json", "accept-encoding", "gzip", "x-request-id", "req-1"}
-	if key != "" {
-		kv = append(kv, "authorization", "Bearer "+key)
-	}
-	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{RequestHeaders: headers(false, kv...)}}
-}
-
-func reqBody(body string) *extprocv3.ProcessingRequest {
-	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestBody{
-		RequestBody: &extprocv3.HttpBody{Body: []byte(body), EndOfStream: true}}}
-}
-
-func respHeaders(status, ctype string, extra ...string) *extprocv3.ProcessingRequest {
-	kv := append([]string{":status", status, "content-type", ctype}, extra...)
-	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseHeaders{ResponseHeaders: headers(false, kv...)}}
-}
-
-func respChunk(body string, eos bool) *extprocv3.ProcessingRequest {
-	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseBody{
-		ResponseBody: &extprocv3.HttpBody{Body: []byte(body), EndOfStream: eos}}}
-}
+// The messages of Envoy's side.
+var (
+	headers     = envoytest.Headers
+	reqHeaders  = envoytest.ReqHeaders
+	reqBody     = envoytest.ReqBody
+	respHeaders = envoytest.RespHeaders
+	respChunk   = envoytest.RespChunk
+)
 
 // mutationOf flattens a header mutation: "-name" for removals, "name=value" for sets.
 func mutationOf(c *extprocv3.CommonResponse) []string {

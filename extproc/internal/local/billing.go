@@ -10,22 +10,16 @@ import (
 // Billing makes the processors of GET /v1/billing/status.
 func Billing(cfg *Config) stream.Factory { return factory(cfg, billingStatus) }
 
-// billingBody is the answer of GET /v1/billing/status: the public part,
-// and with a key its account's ledger. Amounts are decimal strings;
-// credit_usd and remaining_usd are null for an unlimited key.
-type billingBody struct {
-	Account      string       `json:"account,omitempty"`
-	CreditUSD    *string      `json:"credit_usd,omitempty"`
-	SpentUSD     string       `json:"spent_usd,omitempty"`
-	ReservedUSD  string       `json:"reserved_usd,omitempty"`
-	RemainingUSD *string      `json:"remaining_usd,omitempty"`
-	CreditPacks  []creditPack `json:"credit_packs"`
-	Checkout     checkout     `json:"checkout"`
+// publicBilling is the answer of GET /v1/billing/status without a key.
+type publicBilling struct {
+	CreditPacks []creditPack `json:"credit_packs"`
+	Checkout    checkout     `json:"checkout"`
 }
 
-// keyedBillingBody is billingBody for a key: its null credit fields are
-// kept, where the public answer leaves them out.
-type keyedBillingBody struct {
+// keyedBilling is the answer with a key: its account's ledger, amounts as
+// decimal strings; credit_usd and remaining_usd are null for an unlimited
+// key.
+type keyedBilling struct {
 	Account      string       `json:"account"`
 	CreditUSD    *string      `json:"credit_usd"`
 	SpentUSD     string       `json:"spent_usd"`
@@ -65,13 +59,13 @@ func billingStatus(l *local, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingRes
 	co := checkout{Provider: cat.Checkout.Provider, Configured: cat.Checkout.Configured}
 	auth := stream.HeaderBytes(h.GetHeaders(), "authorization")
 	if len(auth) == 0 {
-		return jsonAnswer(billingBody{CreditPacks: packs, Checkout: co}, "cpen_billing_status")
+		return jsonAnswer(publicBilling{CreditPacks: packs, Checkout: co}, "cpen_billing_status")
 	}
 	k, ok := l.v.Authenticate(auth)
 	if !ok {
 		return nil, stream.ErrUnauthorized
 	}
-	out := keyedBillingBody{Account: k.Account, SpentUSD: "0", ReservedUSD: "0", CreditPacks: packs, Checkout: co}
+	out := keyedBilling{Account: k.Account, SpentUSD: "0", ReservedUSD: "0", CreditPacks: packs, Checkout: co}
 	if k.Limited {
 		b, err := l.cfg.Ledger.Balance(l.x.Context(), k.Account, l.cfg.Now())
 		if err != nil {
