@@ -213,6 +213,15 @@ func TestCreditReceipts(t *testing.T) {
 		t.Fatalf("billing %v, want spent %s remaining %s", b, spent, credit.Sub(spent))
 	}
 
+	// A reload that changes the credit keeps what was spent.
+	s.reloadCatalog(func(c string) string { return strings.Replace(c, `credit_usd: "0.001"`, `credit_usd: "0.002"`, 1) })
+	b = billing(t, s.url, creditKey)
+	if b["credit_usd"] != "0.002" || !usd(t, b["spent_usd"]).Equal(spent) ||
+		!usd(t, b["remaining_usd"]).Equal(decimal.RequireFromString("0.002").Sub(spent)) {
+		t.Fatalf("after a reload raising the credit: %v, want spent %s kept", b, spent)
+	}
+	s.reloadCatalog(func(c string) string { return strings.Replace(c, `credit_usd: "0.002"`, `credit_usd: "0.001"`, 1) })
+
 	// A request whose worst case exceeds what is left: 402 with both
 	// figures, and no RPM slot taken.
 	body := cheapestMiddle("too big", 100000)

@@ -54,6 +54,11 @@ func TestExtractions(t *testing.T) {
 		h.Get("x-cpen-route-id") != "route_mid_01" {
 		t.Errorf("success: %d %v", status, v)
 	}
+	// The provider's usage (20 + 8 tokens) at the route's visible prices.
+	cost := routePrices(t, s.catalogPath, "route_mid_01").cost(20, 8)
+	if got := usd(t, v["cpen_cost_usd"]); !got.Equal(cost) {
+		t.Errorf("extraction cpen_cost_usd %v, want %s", v["cpen_cost_usd"], cost)
+	}
 	up, _ := s.provA.Last()
 	var sent map[string]any
 	_ = json.Unmarshal(up.Body, &sent)
@@ -66,6 +71,10 @@ func TestExtractions(t *testing.T) {
 	errs, _ := v["errors"].([]any)
 	if status != 422 || v["cpen_status"] != "invalid_output" || len(errs) == 0 || h.Get("x-cpen-status") != "failed" {
 		t.Errorf("invalid output: %d %v", status, v)
+	}
+	// The provider answered and billed: the 422 carries the cost too.
+	if got := usd(t, v["cpen_cost_usd"]); !got.Equal(cost) {
+		t.Errorf("invalid output cpen_cost_usd %v, want %s", v["cpen_cost_usd"], cost)
 	}
 
 	before := len(s.provA.Requests()) + len(s.provB.Requests())
