@@ -82,5 +82,5 @@ check: lint ## lint, staticcheck (pinned), and fail if go.mod/go.sum are not tid
 	$(GO) run $(STATICCHECK) -tags '$(GO_TAGS)' ./...
 	$(GO) mod tidy -diff
 
-clean:
+clean: ## remove bin/
 	rm -rf $(BIN)

@@ -181,7 +181,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer, reload <-chan os
 	// Not ready at once, so that Envoy's health checks and Kubernetes stop
 	// sending traffic; new streams are still served for the drain delay.
 	srv.StartDraining()
-	log.Info("draining: reporting NOT_SERVING", zap.Duration("drain_delay", set.DrainDelay))
+	log.Info("draining: reporting NOT_SERVING", zap.String("drain_delay", set.DrainDelay.String()))
 	if serveErr == nil && set.DrainDelay > 0 {
 		delay := time.NewTimer(set.DrainDelay)
 		select {
@@ -191,7 +191,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer, reload <-chan os
 			delay.Stop()
 		}
 	}
-	log.Info("draining in-flight streams", zap.Duration("timeout", set.DrainTimeout))
+	log.Info("draining in-flight streams", zap.String("timeout", set.DrainTimeout.String()))
 	// Health watchers saw NOT_SERVING during the delay; their streams
 	// would hold GracefulStop for good.
 	hs.Shutdown()

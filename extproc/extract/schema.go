@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -74,7 +75,7 @@ func compileSchema(raw []byte) (*jsonschema.Schema, error) {
 	}
 	sch, err := compileGuarded(c)
 	if err != nil {
-		return nil, schemaError(compileMessage(err))
+		return nil, schemaError(compileMessage(err, doc))
 	}
 	// The draft metaschemas are built into the library and resolve without
 	// the loader; a $ref to one is still a reference outside the schema.
@@ -107,7 +108,7 @@ func schemaError(msg string) *FieldError { return &FieldError{Field: "schema", M
 
 // compileMessage is a one-line reason from a compiler error, without the
 // internal document URL.
-func compileMessage(err error) string {
+func compileMessage(err error, doc any) string {
 	var (
 		load *jsonschema.LoadURLError
 		sve  *jsonschema.SchemaValidationError
@@ -119,7 +120,7 @@ func compileMessage(err error) string {
 			quoteShort(strings.TrimPrefix(load.URL, "mem:///")))
 	case errors.As(err, &sve) && errors.As(sve.Err, &ve):
 		if errs, _ := leafErrors(ve, 1); len(errs) > 0 {
-			return "is not a valid JSON Schema: " + errs[0]
+			return "is not a valid JSON Schema: " + typeMessage(errs[0], doc)
 		}
 	}
 	msg := err.Error()
@@ -361,4 +362,47 @@ func unfoldedSize(root *jsonschema.Schema, limit int) int {
 		return n
 	}
 	return size(root)
+}
+
+// simpleTypes are the names a schema's "type" may give.
+const simpleTypes = "array, boolean, integer, null, number, object or string"
+
+// typeMessage rewrites the metaschema's complaint about an unknown type
+// name. "type" is a name or an array of names, and the validator reports
+// the last alternative ("got string, want array"), which reads as if an
+// array were required; the client wants to hear that the name is unknown.
+func typeMessage(msg string, doc any) string {
+	loc, ok := strings.CutSuffix(msg, ": got string, want array")
+	if !ok || !strings.HasSuffix(loc, "/type") {
+		return msg
+	}
+	name, ok := atPointer(doc, loc).(string)
+	if !ok {
+		return msg
+	}
+	return fmt.Sprintf("%s: %s is not a type (use %s)", loc, quoteShort(name), simpleTypes)
+}
+
+// atPointer resolves a JSON pointer ("/properties/a/type") in a decoded
+// document; nil when it does not resolve.
+func atPointer(doc any, ptr string) any {
+	if ptr == "" {
+		return doc
+	}
+	for _, tok := range strings.Split(strings.TrimPrefix(ptr, "/"), "/") {
+		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+		switch v := doc.(type) {
+		case map[string]any:
+			doc = v[tok]
+		case []any:
+			i, err := strconv.Atoi(tok)
+			if err != nil || i < 0 || i >= len(v) {
+				return nil
+			}
+			doc = v[i]
+		default:
+			return nil
+		}
+	}
+	return doc
 }

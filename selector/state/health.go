@@ -51,6 +51,7 @@ type routeState struct {
 
 	mu          sync.Mutex // guards the fields below and the writes above
 	consecutive int
+	ejected     bool // ejected and no success seen since
 	sampled     bool // latency has a first sample
 	rpm         window
 }
@@ -144,14 +145,29 @@ func (h *Health) at(index int, now int64) selector.RouteHealth {
 	}
 }
 
+// Transition is a change of a route's standing that Observe reports, for
+// the operator's log.
+type Transition uint8
+
+const (
+	// Unchanged: nothing to report.
+	Unchanged Transition = iota
+	// Ejected: this failure was the EjectAfter-th in a row; the route is
+	// out for EjectFor.
+	Ejected
+	// Recovered: the first success on a route since its ejection.
+	Recovered
+)
+
 // Observe records one outcome of a request served by a route. A failure
 // counts towards ejection and the error rate; a success resets the
 // consecutive failures and feeds the latency average too (a failure's
-// latency says little about the route's speed).
-func (h *Health) Observe(index int, latency time.Duration, failed bool, now time.Time) {
+// latency says little about the route's speed). It reports an ejection
+// this outcome caused, or the first success after one.
+func (h *Health) Observe(index int, latency time.Duration, failed bool, now time.Time) Transition {
 	h.Advance(now)
 	if index < 0 || index >= len(h.routes) {
-		return
+		return Unchanged
 	}
 	r := h.routes[index]
 	t := now.UnixNano()
@@ -170,13 +186,20 @@ func (h *Health) Observe(index int, latency time.Duration, failed bool, now time
 		}
 		r.sampled = true
 		r.latency.Store(math.Float64bits(sec))
-		return
+		if r.ejected {
+			r.ejected = false
+			return Recovered
+		}
+		return Unchanged
 	}
 	r.consecutive++
 	if r.consecutive >= EjectAfter {
 		r.consecutive = 0
 		r.downUntil.Store(t + int64(EjectFor))
+		r.ejected = true
+		return Ejected
 	}
+	return Unchanged
 }
 
 func ewma(avg, sample float64) float64 { return avg + ewmaWeight*(sample-avg) }

@@ -241,3 +241,28 @@ func TestSelectWithHealth(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// Observe reports the failure that ejects a route and the first success
+// after it, once each.
+func TestObserveTransitions(t *testing.T) {
+	h := NewHealth("a")
+	t0 := time.Unix(1_800_000_000, 0)
+	for i := range EjectAfter - 1 {
+		if got := h.Observe(0, 0, true, t0); got != Unchanged {
+			t.Fatalf("failure %d: %v, want Unchanged", i+1, got)
+		}
+	}
+	if got := h.Observe(0, 0, true, t0); got != Ejected {
+		t.Fatalf("failure %d: %v, want Ejected", EjectAfter, got)
+	}
+	if got := h.Observe(0, 0, true, t0); got != Unchanged {
+		t.Fatalf("a failure while ejected: %v, want Unchanged", got)
+	}
+	later := t0.Add(EjectFor)
+	if got := h.Observe(0, time.Millisecond, false, later); got != Recovered {
+		t.Fatalf("first success after the ejection: %v, want Recovered", got)
+	}
+	if got := h.Observe(0, time.Millisecond, false, later); got != Unchanged {
+		t.Fatalf("second success: %v, want Unchanged", got)
+	}
+}

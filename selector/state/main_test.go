@@ -29,7 +29,7 @@ type (
 	}
 	routeHealth interface {
 		selector.Health
-		Observe(route int, latency time.Duration, failed bool, now time.Time)
+		Observe(route int, latency time.Duration, failed bool, now time.Time) Transition
 		AdmitRoute(route, rpmLimit int, now time.Time) bool
 	}
 )

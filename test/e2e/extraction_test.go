@@ -69,7 +69,7 @@ func TestExtractions(t *testing.T) {
 	s.provA.Script(mockReply(200, chatAnswer(`{"payer":"Alice"}`)))
 	status, h, v = postExtraction(t, s, errorsKey, extractionRequest)
 	errs, _ := v["errors"].([]any)
-	if status != 422 || v["cpen_status"] != "invalid_output" || len(errs) == 0 || h.Get("x-cpen-status") != "failed" {
+	if status != 422 || v["cpen_status"] != "invalid_output" || len(errs) == 0 || h.Get("x-cpen-status") != "invalid_output" {
 		t.Errorf("invalid output: %d %v", status, v)
 	}
 	// The provider answered and billed: the 422 carries the cost too.

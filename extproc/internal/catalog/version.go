@@ -8,6 +8,7 @@ package catalog
 import (
 	"encoding/hex"
 	"fmt"
+	"github.com/cpen/router/selector/state"
 	"sync/atomic"
 	"time"
 
@@ -19,7 +20,9 @@ import (
 // selector.Route.Index.
 type RouteHealth interface {
 	selector.Health
-	Observe(route int, latency time.Duration, failed bool, now time.Time)
+	// Observe records an outcome and reports whether it ejected the
+	// route or was its first success since.
+	Observe(route int, latency time.Duration, failed bool, now time.Time) state.Transition
 	AdmitRoute(route, rpmLimit int, now time.Time) bool
 	// Advance moves the view's clock, so ejections end even when no
 	// request reaches the ejected routes.

@@ -2,6 +2,8 @@ package chat
 
 import (
 	"bytes"
+	"fmt"
+	"github.com/cpen/router/selector/state"
 	"slices"
 	"strings"
 
@@ -240,7 +242,15 @@ func (c *chat) settle() {
 		// reset it) says nothing about the route: counting it would let
 		// any client eject a tier by hanging up.
 		failed := c.status >= 500 || c.status == 429
-		c.v.Health.Observe(route.Index, now.Sub(c.start), failed, now)
+		switch c.v.Health.Observe(route.Index, now.Sub(c.start), failed, now) {
+		case state.Ejected:
+			x.Log().Info("route ejected", zap.String("route_id", route.ID), zap.String("alias", c.decision.Tier.Alias),
+				zap.String("cause", fmt.Sprintf("%d consecutive upstream failures, the last with status %d", state.EjectAfter, c.status)),
+				zap.String("ejected_for", state.EjectFor.String()))
+		case state.Recovered:
+			x.Log().Info("route recovered", zap.String("route_id", route.ID), zap.String("alias", c.decision.Tier.Alias),
+				zap.String("cause", fmt.Sprintf("a success (status %d) after its ejection", c.status)))
+		}
 	}
 	if c.decision.SetsPin && c.status > 0 && c.status < 400 {
 		c.cfg.Pins.Set(x.Context(), c.key.ID, c.decision.Tier.Alias, selector.Pin{
