@@ -115,15 +115,7 @@ func (l *Limiter) check(parent context.Context, op, key string, limit int, now t
 		s.fail(op, err)
 		return l.failed(limit, take)
 	}
-	if !w.allowed {
-		return state.Admission{Limit: limit, Reset: time.Duration(w.oldest + int64(state.Window) - t),
-			RetryAfter: max(time.Duration(w.free+int64(state.Window)-t), time.Second)}
-	}
-	a := state.Admission{Allowed: true, Limit: limit, Remaining: limit - w.n}
-	if w.n > 0 {
-		a.Reset = time.Duration(w.oldest + int64(state.Window) - t)
-	}
-	return a
+	return admission(w, limit, t)
 }
 
 // failed answers when Redis could not: fail-open as if the window were
