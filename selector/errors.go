@@ -1,6 +1,10 @@
 package selector
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/cpen/router/config"
+)
 
 // Sentinel errors of Select and NewIndex. Select returns them wrapped in an
 // *Error that names the tier; match them with errors.Is.
@@ -26,6 +30,10 @@ type Error struct {
 	// Known are the aliases of the catalog in force, in catalog order,
 	// set with ErrUnknownModel so the answer can say what exists.
 	Known []string
+	// Status is the tier's catalog status, set with ErrTierUnavailable:
+	// planned (no retry can help) or outage / available with no live
+	// route (a retry later may succeed).
+	Status config.TierStatus
 }
 
 func (e *Error) Error() string {

@@ -20,7 +20,7 @@ func (ix *Index) Select(req *Request, h Health, out *Decision) error {
 		return &Error{Err: ErrInvalidRequest, Alias: req.Alias}
 	}
 	if t.Status != config.TierAvailable {
-		return &Error{Err: ErrTierUnavailable, Alias: req.Alias}
+		return &Error{Err: ErrTierUnavailable, Alias: req.Alias, Status: t.Status}
 	}
 	lo, hi := t.totalRange(c.minTot, c.maxTot)
 	out.Tier = t
@@ -41,7 +41,7 @@ func (ix *Index) Select(req *Request, h Health, out *Decision) error {
 	}
 	*out = Decision{}
 	if _, live := t.CheapestLive(h); !live {
-		return &Error{Err: ErrTierUnavailable, Alias: req.Alias}
+		return &Error{Err: ErrTierUnavailable, Alias: req.Alias, Status: t.Status}
 	}
 	return &Error{Err: ErrNoRouteUnderCap, Alias: req.Alias}
 }

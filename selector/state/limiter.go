@@ -24,6 +24,9 @@ type Admission struct {
 	// (n - L + 1)-th oldest admission leaves, leaving L - 1. At least one
 	// second.
 	RetryAfter time.Duration
+	// Unavailable is set by a shared limiter that could not reach its
+	// state and fails closed: nothing was decided, and Allowed is false.
+	Unavailable bool
 }
 
 // Limiter counts admissions per key in a sliding 60-second window. Each

@@ -192,7 +192,9 @@ func (c *chat) decide(aliasBytes []byte) error {
 	err := c.v.Index.Select(&req, c.v.Health, &c.decision)
 	if errors.Is(err, selector.ErrNoRouteUnderCap) {
 		// 429 wins over 402, and a 402 takes no slot.
-		if a := c.cfg.Limiter.Peek(x.Context(), c.key.ID, c.rpmLimit, now); !a.Allowed {
+		if a := c.cfg.Limiter.Peek(x.Context(), c.key.ID, c.rpmLimit, now); a.Unavailable {
+			return errSharedState
+		} else if !a.Allowed {
 			return c.rateLimited(a)
 		}
 		return err
@@ -226,7 +228,7 @@ func (c *chat) rateLimited(a state.Admission) error {
 	if c.guestAddr != "" {
 		who = "guest address " + c.guestAddr
 	}
-	return &rateLimitedError{who: who, limit: c.rpmLimit,
+	return &rateLimitedError{who: who, limit: c.rpmLimit, guest: c.guestAddr != "",
 		clientCap: c.block.RPMCap > 0 && c.block.RPMCap < c.key.RPMLimit, adm: a}
 }
 

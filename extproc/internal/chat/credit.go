@@ -41,6 +41,10 @@ const settleTimeout = 2 * time.Second
 // errLedger is a ledger that could not be reached for a key with credit.
 var errLedger = errors.New("credit ledger unavailable")
 
+// errSharedState is a rate limiter that could not reach its shared state
+// and fails closed: nothing was decided.
+var errSharedState = errors.New("shared state unavailable")
+
 // insufficientCreditError carries both figures of the 402 detail.
 type insufficientCreditError struct {
 	remaining, reservation decimal.Decimal
@@ -62,7 +66,10 @@ func (c *chat) admit(now time.Time) error {
 	x := c.x
 	if !c.key.Limited || c.guest {
 		c.adm = c.cfg.Limiter.Admit(x.Context(), c.key.ID, c.rpmLimit, now)
-		if !c.adm.Allowed {
+		switch {
+		case c.adm.Unavailable:
+			return errSharedState
+		case !c.adm.Allowed:
 			return c.rateLimited(c.adm)
 		}
 		return nil

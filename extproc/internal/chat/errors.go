@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cpen/router/config"
 	"github.com/cpen/router/extproc/extract"
 	"github.com/cpen/router/extproc/internal/stream"
 	"github.com/cpen/router/extproc/jsonbody"
@@ -41,16 +42,20 @@ func depthError(err error, limit int) error {
 
 // rateLimitedError carries the admission that was refused.
 type rateLimitedError struct {
-	who       string // "key key_demo", "guest 10.0.0.1"
+	who       string // "key key_demo", "guest address 10.0.0.1"
 	limit     int
 	clientCap bool // the limit came from the request's rpm_cap
+	guest     bool // a guest's: its limit is the catalog's guest_rpm
 	adm       state.Admission
 }
 
 func (e *rateLimitedError) Error() string {
 	src := "the key's limit"
-	if e.clientCap {
+	switch {
+	case e.clientCap:
 		src = "routing.rpm_cap"
+	case e.guest:
+		src = "the guest limit"
 	}
 	return fmt.Sprintf("rate limit of %d requests per minute exceeded for %s (%s)", e.limit, e.who, src)
 }
@@ -103,11 +108,13 @@ func refuse(err error) error {
 		return stream.Refuse(stream.CauseUnknownModel, fmt.Sprintf("model %s is not a CPEN alias (use %s)",
 			strconv.Quote(clip(se.Alias, maxQuoted)), orList(se.Known)), err)
 	case errors.Is(err, selector.ErrTierUnavailable):
-		return stream.Refuse(stream.CauseTierUnavailable, fmt.Sprintf("Tier %s is unavailable (planned, or no live route)", se.Alias), err)
+		return stream.Refuse(tierCause(se.Status), fmt.Sprintf("Tier %s is unavailable (planned, or no live route)", se.Alias), err)
 	case errors.As(err, &rl):
 		return stream.RefuseRateLimited(rl.Error(), rateLimit(rl.adm), err)
 	case errors.As(err, &credit):
 		return stream.Refuse(stream.CauseInsufficientCredit, credit.Error(), err)
+	case errors.Is(err, errSharedState):
+		return stream.Refuse(stream.CauseStateUnavailable, "Shared state unavailable: rate limits cannot be checked until it answers; retry shortly", err)
 	case errors.Is(err, errLedger):
 		return stream.Refuse(stream.CauseStateUnavailable, "Credit ledger unavailable: requests of keys with credit are refused until it answers", err)
 	case errors.Is(err, selector.ErrNoRouteUnderCap):
@@ -116,6 +123,16 @@ func refuse(err error) error {
 		return stream.Refuse(stream.CauseClientAddressUnknown, "Client address unknown: the guest limit needs the address Envoy saw", err)
 	}
 	return err
+}
+
+// tierCause is the cause of a tier that cannot route: a planned tier will
+// not open by retrying, while an outage or a tier whose routes are all
+// down may recover within a client's retry.
+func tierCause(status config.TierStatus) stream.Cause {
+	if status == config.TierPlanned {
+		return stream.CauseTierPlanned
+	}
+	return stream.CauseTierUnavailable
 }
 
 // orList renders aliases as "a", "a or b", "a, b or c".

@@ -78,22 +78,18 @@ func (e extraction) ResponseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRe
 	c.settle()
 	rp := c.x.Replies()
 	mu := rp.Mutation(stream.AnswerResponseBody)
-	if status != 200 {
+	switch status {
+	case stream.CauseInvalidOutput.Status():
 		mu.Set(":status", strconv.Itoa(status))
-		mu.Set("x-cpen-status", statusOf(status))
+		mu.Set("x-cpen-status", "invalid_output")
+		mu.SetRetry(stream.CauseInvalidOutput)
+	case stream.CauseNoContent.Status():
+		mu.Set(":status", strconv.Itoa(status))
+		mu.Set("x-cpen-status", "failed")
+		mu.SetRetry(stream.CauseNoContent)
 	}
 	mu.SetInt("content-length", len(out))
 	cr := rp.Common(stream.AnswerResponseBody, mu)
 	rp.WithBody(stream.AnswerResponseBody, cr, out)
 	return rp.ResponseBody(cr), nil
-}
-
-// statusOf is the x-cpen-status of an extraction the sidecar answers
-// itself after the provider's 200: invalid_output for output the schema
-// refuses (the body's cpen_status), failed when no output came at all.
-func statusOf(status int) string {
-	if status == stream.CauseInvalidOutput.Status() {
-		return "invalid_output"
-	}
-	return "failed"
 }

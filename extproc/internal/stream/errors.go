@@ -44,6 +44,7 @@ const (
 	CauseInvalidModel
 	CauseUnknownModel
 	CauseTierUnavailable
+	CauseTierPlanned
 	CauseRateLimited
 	CauseNoRouteUnderBudget
 	CauseInsufficientCredit
@@ -58,42 +59,81 @@ const (
 	numCauses
 )
 
+// Retry is the x-should-retry guidance of a reply: whether the same
+// request sent again can succeed. The OpenAI SDKs read the header before
+// their own status rules, so "false" spares the client retries (and their
+// Retry-After waits) that cannot help, and "true" keeps the ones that can.
+type Retry uint8
+
+// The guidance values.
+const (
+	// RetryUnset sends no header: the reply is a state report, not an
+	// answer to a request a client would resend.
+	RetryUnset Retry = iota
+	// RetryNever: the same request gets the same answer.
+	RetryNever
+	// RetryLater: the same request can succeed once the window, the route
+	// or the sidecar's state has moved on.
+	RetryLater
+)
+
+// Header is the x-should-retry value of r; empty for RetryUnset.
+func (r Retry) Header() string {
+	switch r {
+	case RetryNever:
+		return "false"
+	case RetryLater:
+		return "true"
+	}
+	return ""
+}
+
+// HeaderShouldRetry names the retry guidance header.
+const HeaderShouldRetry = "x-should-retry"
+
 // refusal is a row of the error table: the HTTP status, error.type and
-// error.code of the reply, and the label it is counted under in
-// cpen_rejected_total (empty: not counted, the answer is not a refusal of
-// the request but a state report).
+// error.code of the reply, the label it is counted under in
+// cpen_requests_rejected_total (empty: not counted, the answer is not a refusal of
+// the request but a state report), and its retry guidance.
 type refusal struct {
 	status  int
 	errType string
 	code    string
 	metric  string
+	retry   Retry
 }
 
 // refusals is the error table: every error reply the sidecar builds takes
-// its status, type and code from here.
+// its status, type, code and retry guidance from here.
 var refusals = [numCauses]refusal{
-	CauseUnauthorized:         {401, "authentication_error", "invalid_api_key", "invalid_api_key"},
-	CauseBodyTooLarge:         {413, "invalid_request_error", "body_too_large", "body_too_large"},
-	CauseInvalidRequest:       {400, "invalid_request_error", "invalid_request", "invalid_request"},
-	CauseInvalidRouting:       {400, "invalid_request_error", "invalid_routing", "invalid_routing"},
-	CauseInvalidSchema:        {400, "invalid_request_error", "invalid_schema", "invalid_schema"},
-	CauseInvalidJSON:          {400, "invalid_request_error", "invalid_json", "invalid_json"},
-	CauseInvalidModel:         {400, "invalid_request_error", "invalid_model", "invalid_model"},
-	CauseUnknownModel:         {400, "invalid_request_error", "unknown_model", "unknown_model"},
-	CauseTierUnavailable:      {503, "service_unavailable", "tier_unavailable", "tier_unavailable"},
-	CauseRateLimited:          {429, "rate_limit_error", "rpm_cap_exceeded", "rpm_cap_exceeded"},
-	CauseNoRouteUnderBudget:   {402, "insufficient_budget", "no_route_under_budget", "no_route_under_budget"},
-	CauseInsufficientCredit:   {402, "insufficient_budget", "insufficient_credit", "insufficient_credit"},
-	CauseStateUnavailable:     {503, "service_unavailable", "state_unavailable", "state_unavailable"},
-	CauseNotFound:             {404, "invalid_request_error", "not_found", "not_found"},
-	CauseMethodNotAllowed:     {405, "invalid_request_error", "method_not_allowed", "method_not_allowed"},
-	CauseClientAddressUnknown: {503, "service_unavailable", "client_address_unknown", "client_address_unknown"},
-	CauseNotReady:             {503, "service_unavailable", "not_ready", "not_ready"},
+	CauseUnauthorized:   {401, "authentication_error", "invalid_api_key", "invalid_api_key", RetryNever},
+	CauseBodyTooLarge:   {413, "invalid_request_error", "body_too_large", "body_too_large", RetryNever},
+	CauseInvalidRequest: {400, "invalid_request_error", "invalid_request", "invalid_request", RetryNever},
+	CauseInvalidRouting: {400, "invalid_request_error", "invalid_routing", "invalid_routing", RetryNever},
+	CauseInvalidSchema:  {400, "invalid_request_error", "invalid_schema", "invalid_schema", RetryNever},
+	CauseInvalidJSON:    {400, "invalid_request_error", "invalid_json", "invalid_json", RetryNever},
+	CauseInvalidModel:   {400, "invalid_request_error", "invalid_model", "invalid_model", RetryNever},
+	CauseUnknownModel:   {400, "invalid_request_error", "unknown_model", "unknown_model", RetryNever},
+	// A tier with no live route (outage, every route ejected) can come
+	// back within a retry's wait; a planned tier cannot. Clients see one
+	// code and tell the two apart by the retry guidance.
+	CauseTierUnavailable:    {503, "service_unavailable", "tier_unavailable", "tier_unavailable", RetryLater},
+	CauseTierPlanned:        {503, "service_unavailable", "tier_unavailable", "tier_unavailable", RetryNever},
+	CauseRateLimited:        {429, "rate_limit_error", "rpm_cap_exceeded", "rpm_cap_exceeded", RetryLater},
+	CauseNoRouteUnderBudget: {402, "insufficient_budget", "no_route_under_budget", "no_route_under_budget", RetryNever},
+	CauseInsufficientCredit: {402, "insufficient_budget", "insufficient_credit", "insufficient_credit", RetryNever},
+	CauseStateUnavailable:   {503, "service_unavailable", "state_unavailable", "state_unavailable", RetryLater},
+	CauseNotFound:           {404, "invalid_request_error", "not_found", "not_found", RetryNever},
+	CauseMethodNotAllowed:   {405, "invalid_request_error", "method_not_allowed", "method_not_allowed", RetryNever},
+	// Retrying does not give a request the address Envoy did not send.
+	CauseClientAddressUnknown: {503, "service_unavailable", "client_address_unknown", "client_address_unknown", RetryNever},
+	CauseNotReady:             {503, "service_unavailable", "not_ready", "not_ready", RetryLater},
 	// The extraction answers come after the provider's: the request was
-	// served, so they are not counted as refusals.
-	CauseInvalidOutput:  {422, "invalid_request_error", "invalid_output", ""},
-	CauseNoContent:      {502, "upstream_error", "no_content", ""},
-	CauseNoTierCanRoute: {503, "service_unavailable", "no_tier_can_route", ""},
+	// served, so they are not counted as refusals. The same output fails
+	// the same schema again; an empty answer may not repeat.
+	CauseInvalidOutput:  {422, "invalid_request_error", "invalid_output", "", RetryNever},
+	CauseNoContent:      {502, "upstream_error", "no_content", "", RetryLater},
+	CauseNoTierCanRoute: {503, "service_unavailable", "no_tier_can_route", "", RetryUnset},
 }
 
 func (c Cause) row() refusal { return refusals[c] }
@@ -106,6 +146,9 @@ func (c Cause) Type() string { return refusals[c].errType }
 
 // Code is the error.code of the cause's reply.
 func (c Cause) Code() string { return refusals[c].code }
+
+// Retry is the retry guidance of the cause's reply.
+func (c Cause) Retry() Retry { return refusals[c].retry }
 
 // MaxDetail bounds a whole error detail: a client cannot make a refusal
 // body or its log line larger than this by sending a large value.

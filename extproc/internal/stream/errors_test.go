@@ -13,7 +13,8 @@ import (
 )
 
 // Every cause has a full row in the error table, and no two causes share
-// an error.code: a client tells refusals apart by it.
+// an error.code: a client tells refusals apart by it. The one exception is
+// the tier pair, which differs in its retry guidance only.
 func TestErrorTableComplete(t *testing.T) {
 	seen := map[string]Cause{}
 	for c := Cause(0); c < numCauses; c++ {
@@ -24,10 +25,72 @@ func TestErrorTableComplete(t *testing.T) {
 		if r.metric != "" && r.metric != r.code {
 			t.Errorf("cause %d: metric label %q differs from code %q", c, r.metric, r.code)
 		}
-		if prev, ok := seen[r.code]; ok {
+		if prev, ok := seen[r.code]; ok && !(prev == CauseTierUnavailable && c == CauseTierPlanned) {
 			t.Errorf("causes %d and %d share code %q", prev, c, r.code)
 		}
 		seen[r.code] = c
+	}
+	planned, outage := refusals[CauseTierPlanned], refusals[CauseTierUnavailable]
+	if planned.retry == outage.retry {
+		t.Errorf("planned and unavailable tiers give the same retry guidance %d", planned.retry)
+	}
+	planned.retry = outage.retry
+	if planned != outage {
+		t.Errorf("planned tier row %+v differs from the unavailable tier's %+v beyond retry guidance", planned, outage)
+	}
+}
+
+// Every cause's reply carries the x-should-retry value that says whether
+// the same request can succeed later; a state report carries none. The
+// want map names every cause, so a new row cannot go unchecked.
+func TestRetryGuidance(t *testing.T) {
+	want := map[Cause]string{
+		CauseUnauthorized:         "false",
+		CauseBodyTooLarge:         "false",
+		CauseInvalidRequest:       "false",
+		CauseInvalidRouting:       "false",
+		CauseInvalidSchema:        "false",
+		CauseInvalidJSON:          "false",
+		CauseInvalidModel:         "false",
+		CauseUnknownModel:         "false",
+		CauseTierUnavailable:      "true",
+		CauseTierPlanned:          "false",
+		CauseRateLimited:          "true",
+		CauseNoRouteUnderBudget:   "false",
+		CauseInsufficientCredit:   "false",
+		CauseStateUnavailable:     "true",
+		CauseNotFound:             "false",
+		CauseMethodNotAllowed:     "false",
+		CauseClientAddressUnknown: "false",
+		CauseNotReady:             "true",
+		CauseInvalidOutput:        "false",
+		CauseNoContent:            "true",
+		CauseNoTierCanRoute:       "",
+	}
+	if len(want) != int(numCauses) {
+		t.Fatalf("want names %d causes, the table has %d", len(want), numCauses)
+	}
+	for c := Cause(0); c < numCauses; c++ {
+		t.Run(c.Code(), func(t *testing.T) {
+			w, ok := want[c]
+			if !ok {
+				t.Fatalf("cause %d (%s) has no expected guidance", c, c.Code())
+			}
+			if got := c.Retry().Header(); got != w {
+				t.Errorf("Retry().Header() = %q, want %q", got, w)
+			}
+			r := replyOf(t, errorReply(Refuse(c, "detail", nil)))
+			got, set := r.headers[HeaderShouldRetry]
+			if set != (w != "") || got != w {
+				t.Errorf("reply header %s = %q (set %v), want %q", HeaderShouldRetry, got, set, w)
+			}
+			var mu Mutation
+			mu.SetRetry(c)
+			n := len(mu.m.GetSetHeaders())
+			if w == "" && n != 0 || w != "" && (n != 1 || string(mu.m.GetSetHeaders()[0].GetHeader().GetRawValue()) != w) {
+				t.Errorf("SetRetry set %v, want %q", mu.m.GetSetHeaders(), w)
+			}
+		})
 	}
 }
 
@@ -102,15 +165,16 @@ func TestRefusalReplies(t *testing.T) {
 		metric  string
 	}{
 		{name: "over the limit", body: "12345678901", status: 413, errType: "invalid_request_error", code: "body_too_large",
-			detail: "Request body is over the limit of 10 bytes", metric: "body_too_large"},
+			detail: "Request body is over the limit of 10 bytes", headers: map[string]string{"x-should-retry": "false"}, metric: "body_too_large"},
 		{name: "empty body", body: "", status: 400, errType: "invalid_request_error", code: "invalid_json", detail: "Request body is required", metric: "invalid_json"},
 		{name: "sentinel", refuse: ErrUnauthorized, status: 401, errType: "authentication_error", code: "invalid_api_key", detail: "Missing or invalid API key", metric: "invalid_api_key"},
 		{name: "wrapped sentinel", refuse: errors.Join(errors.New("context"), ErrMethod), status: 405, errType: "invalid_request_error", code: "method_not_allowed",
 			detail: "Method not allowed on this endpoint", metric: "method_not_allowed"},
 		{name: "rate limited", refuse: RefuseRateLimited("slow down", limited, nil), status: 429, errType: "rate_limit_error", code: "rpm_cap_exceeded", detail: "slow down",
-			headers: map[string]string{"retry-after": "2", "x-ratelimit-limit-requests": "2", "x-ratelimit-remaining-requests": "0",
+			headers: map[string]string{"x-should-retry": "true", "retry-after": "2", "x-ratelimit-limit-requests": "2", "x-ratelimit-remaining-requests": "0",
 				"x-ratelimit-reset-requests": "40s"}, metric: "rpm_cap_exceeded"},
-		{name: "state report", refuse: Refuse(CauseNoContent, "nothing", nil), status: 502, errType: "upstream_error", code: "no_content", detail: "nothing"},
+		{name: "state report", refuse: Refuse(CauseNoContent, "nothing", nil), status: 502, errType: "upstream_error", code: "no_content", detail: "nothing",
+			headers: map[string]string{"x-should-retry": "true"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

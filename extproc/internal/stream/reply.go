@@ -37,10 +37,20 @@ func errorReply(r *Refusal) *extprocv3.ProcessingResponse {
 	var mu Mutation
 	mu.Set("content-type", "application/json")
 	mu.Set("x-cpen-status", "rejected")
+	mu.SetRetry(r.cause)
 	if r.limit != nil {
 		mu.SetRateLimit(*r.limit)
 		retry := int64((r.limit.RetryAfter + time.Second - 1) / time.Second)
 		mu.Set("retry-after", strconv.FormatInt(max(retry, 1), 10))
 	}
 	return immediateWith(mu, row.status, errorBody(row, r.detail), "cpen_"+row.code)
+}
+
+// SetRetry sets the x-should-retry guidance of cause, when it has one. The
+// sidecar's own error answers carry it; a provider's error answer passes
+// without it, for the provider's own headers to decide.
+func (mu *Mutation) SetRetry(c Cause) {
+	if v := c.Retry().Header(); v != "" {
+		mu.Set(HeaderShouldRetry, v)
+	}
 }
