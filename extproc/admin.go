@@ -26,6 +26,11 @@ func adminHandler(s *Server, gather prometheus.Gatherer, withPprof bool) http.Ha
 			http.Error(w, "not ready: no tier can route", http.StatusServiceUnavailable)
 			return
 		}
+		if s.SharedStateDown() {
+			// Ready, degraded: the failure mode says what is still served.
+			_, _ = w.Write([]byte("ready, degraded: shared state (redis) unavailable\n"))
+			return
+		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gather, promhttp.HandlerOpts{}))

@@ -32,14 +32,23 @@ func newGRPCHealth(s *Server) *grpcHealth {
 	return &grpcHealth{srv: s, recheck: healthRecheck, stop: make(chan struct{})}
 }
 
+// RedisHealthService is the health service name of the shared state: NOT_SERVING
+// while Redis fails (the sidecar serves on, degraded, as its failure mode
+// says), SERVING otherwise, and when no Redis is configured.
+const RedisHealthService = "cpen.redis"
+
 // knownService reports whether the health service answers for a name: the
-// whole server ("") or the ext_proc service.
+// whole server ("") or the ext_proc service, and the shared state.
 func knownService(name string) bool {
-	return name == "" || name == extprocv3.ExternalProcessor_ServiceDesc.ServiceName
+	return name == "" || name == extprocv3.ExternalProcessor_ServiceDesc.ServiceName || name == RedisHealthService
 }
 
-func (h *grpcHealth) status() healthpb.HealthCheckResponse_ServingStatus {
-	if h.srv.Ready() {
+func (h *grpcHealth) status(service string) healthpb.HealthCheckResponse_ServingStatus {
+	ok := h.srv.Ready()
+	if service == RedisHealthService {
+		ok = !h.srv.SharedStateDown()
+	}
+	if ok {
 		return healthpb.HealthCheckResponse_SERVING
 	}
 	return healthpb.HealthCheckResponse_NOT_SERVING
@@ -50,7 +59,7 @@ func (h *grpcHealth) Check(_ context.Context, req *healthpb.HealthCheckRequest) 
 	if !knownService(req.GetService()) {
 		return nil, status.Error(codes.NotFound, "unknown service")
 	}
-	return &healthpb.HealthCheckResponse{Status: h.status()}, nil
+	return &healthpb.HealthCheckResponse{Status: h.status(req.GetService())}, nil
 }
 
 // Watch sends the readiness at once, then each change: at once for a
@@ -64,7 +73,7 @@ func (h *grpcHealth) Watch(req *healthpb.HealthCheckRequest, stream healthpb.Hea
 	last := healthpb.HealthCheckResponse_SERVICE_UNKNOWN
 	for {
 		changed := h.srv.readinessChanged()
-		if st := h.status(); st != last {
+		if st := h.status(req.GetService()); st != last {
 			if err := stream.Send(&healthpb.HealthCheckResponse{Status: st}); err != nil {
 				return err
 			}

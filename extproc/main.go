@@ -25,6 +25,7 @@ import (
 
 	"github.com/cpen/router/config"
 	"github.com/cpen/router/extproc/internal/stream"
+	"github.com/cpen/router/selector/state"
 	"github.com/cpen/router/selector/state/redisstate"
 )
 
@@ -81,12 +82,24 @@ func Main(ctx context.Context, args []string, stderr io.Writer, reload <-chan os
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := NewMetrics(reg)
 	opts := []Option{WithStreamIdleTimeout(set.StreamIdleTimeout), WithReservationTTL(set.ReservationTTL)}
+	// srv is set before any request can reach the shared state, whose
+	// health changes it is told of.
+	var srv *Server
+	var store *redisstate.Store
 	if set.RedisAddr != "" {
-		rdb, store := sharedState(ctx, redisOptions(set), set.RedisTimeout, set.ReservationTTL, metrics, log)
+		var rdb *redis.Client
+		rdb, store = sharedState(redisOptions(set), set, metrics, log, func(down bool) { srv.SetSharedStateDown(down) })
 		defer func() { _ = rdb.Close() }()
 		opts = append(opts, WithLimiter(store.Limiter()), WithPins(store.Pins()), WithLedger(store.Ledger(), set.ReservationTTL))
 	}
-	srv := NewServer(log, metrics, opts...)
+	srv = NewServer(log, metrics, opts...)
+	if store != nil {
+		pingCtx, cancelPing := context.WithTimeout(ctx, 2*time.Second)
+		if err := store.Ping(pingCtx); err == nil {
+			log.Info("shared state in redis", zap.String("redis_addr", set.RedisAddr))
+		}
+		cancelPing()
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -231,23 +244,42 @@ func redisOptions(set config.Settings) *redis.Options {
 	return opt
 }
 
-// sharedState connects the rate limits, continuity pins and credit ledger to Redis, so all
-// replicas share them. A Redis that cannot be reached at start is logged,
-// not fatal: the limiter fails open until it answers.
-func sharedState(ctx context.Context, opt *redis.Options, timeout, reservationTTL time.Duration, m *Metrics, log *zap.Logger) (*redis.Client, *redisstate.Store) {
+// sharedState connects the rate limits, continuity pins and credit ledger
+// to Redis, so all replicas share them. Every call is bounded by
+// --redis-timeout; a failing Redis opens a breaker (one probe a second)
+// and the failure mode decides what is served meanwhile: open, this
+// replica's own windows and pins (credit still refused); closed, a 503
+// for every request that needs shared state. Each change is logged once,
+// counted, and reported to down.
+func sharedState(opt *redis.Options, set config.Settings, m *Metrics, log *zap.Logger, down func(bool)) (*redis.Client, *redisstate.Store) {
 	addr := opt.Addr
 	rdb := redis.NewClient(opt)
-	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if err := rdb.Ping(pingCtx).Err(); err != nil {
-		log.Error("redis unreachable at start; rate limits fail open until it answers", zap.String("redis_addr", addr), zap.Error(err))
-	} else {
-		log.Info("shared state in redis", zap.String("redis_addr", addr))
+	closed := set.RedisFailureMode == config.FailClosed
+	served := "this replica serves on its own RPM windows and pins, and refuses requests that must reserve credit"
+	if closed {
+		served = "requests that need shared state are refused with 503 state_unavailable"
 	}
-	store := redisstate.New(rdb, redisstate.WithTimeout(timeout), redisstate.WithReservationTTL(reservationTTL), redisstate.WithErrorHook(func(op string, err error) {
-		m.redisError(op)
-		log.Warn("redis call failed", zap.String("op", op), zap.Error(err))
-	}))
+	m.redisUp(true)
+	changed := func(up bool, err error) {
+		m.redisUp(up)
+		down(!up)
+		if up {
+			log.Info("redis answers again: limits, pins and credit are shared again", zap.String("redis_addr", addr))
+			return
+		}
+		log.Error("redis unavailable: "+served+" until it answers (probed every second)", zap.String("redis_addr", addr),
+			zap.String("failure_mode", string(set.RedisFailureMode)), zap.Error(err))
+	}
+	store := redisstate.New(rdb,
+		redisstate.WithTimeout(set.RedisTimeout),
+		redisstate.WithReservationTTL(set.ReservationTTL),
+		redisstate.WithFailClosed(closed),
+		redisstate.WithFallback(state.NewLimiter(), state.NewPins()),
+		redisstate.WithBreaker(redisstate.DefaultProbeInterval, changed),
+		redisstate.WithErrorHook(func(op string, err error) {
+			m.redisError(op)
+			log.Debug("redis call failed", zap.String("op", op), zap.Error(err))
+		}))
 	return rdb, store
 }
 

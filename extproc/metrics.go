@@ -21,6 +21,9 @@ type Metrics struct {
 	spendByAlias  sync.Map // alias → its spend counter, resolved once
 	refusals      prometheus.Counter
 	reservations  prometheus.Gauge
+	redisUpGauge  prometheus.Gauge
+	redisOnce     sync.Once
+	reg           prometheus.Registerer
 }
 
 var (
@@ -32,6 +35,7 @@ var (
 // NewMetrics registers the series on reg (never the global registry).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
+		reg: reg,
 		servedTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cpen_requests_served_total",
 			Help: "Requests routed to a provider, by route and upstream status class.",
@@ -61,6 +65,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Credit reservations this replica holds for requests in flight.",
 		}),
 	}
+	m.redisUpGauge = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "cpen_redis_up",
+		Help: "1 while the shared-state Redis answers, 0 while it fails (the failure mode then decides what is served); absent without Redis.",
+	})
 	reg.MustRegister(m.servedTotal, m.rejectedTotal, m.redisErrors, m.reloads, m.spend, m.refusals, m.reservations)
 	return m
 }
@@ -172,4 +180,18 @@ func (m *Metrics) Reservations(delta int) {
 	if m != nil {
 		m.reservations.Add(float64(delta))
 	}
+}
+
+// redisUp records whether Redis answers; the series exists only once a
+// Redis is configured.
+func (m *Metrics) redisUp(up bool) {
+	if m == nil {
+		return
+	}
+	m.redisOnce.Do(func() { m.reg.MustRegister(m.redisUpGauge) })
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.redisUpGauge.Set(v)
 }

@@ -111,7 +111,10 @@ type Server struct {
 	metrics  *Metrics
 	// draining is set from SIGTERM on: the process reports not ready.
 	draining atomic.Bool
-	ready    readiness
+	// stateDown is set while the shared state (Redis) fails: the process
+	// serves on, degraded, as its failure mode says.
+	stateDown atomic.Bool
+	ready     readiness
 	// msgLimit is the gRPC message limit fixed at start (0 before).
 	msgLimit atomic.Int64
 	stream   *stream.Server
@@ -182,3 +185,13 @@ func (s *Server) readinessChanged() <-chan struct{} { return s.ready.wait() }
 
 // Draining reports whether StartDraining was called.
 func (s *Server) Draining() bool { return s.draining.Load() }
+
+// SetSharedStateDown records whether the shared state fails, for health
+// and /readyz to report.
+func (s *Server) SetSharedStateDown(down bool) {
+	s.stateDown.Store(down)
+	s.ready.signal()
+}
+
+// SharedStateDown reports whether the shared state fails.
+func (s *Server) SharedStateDown() bool { return s.stateDown.Load() }

@@ -84,6 +84,7 @@ func tryStart(t testing.TB, bin string) (*Server, error) {
 // Stop ends the server (once; later calls do nothing).
 func (r *Server) Stop() {
 	r.once.Do(func() {
+		_ = r.cmd.Process.Signal(syscall.SIGCONT) // a paused server must run to exit
 		_ = r.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-r.wait:
@@ -127,3 +128,10 @@ func ping(addr string) bool {
 	line, err := bufio.NewReader(c).ReadString('\n')
 	return err == nil && line == "+PONG\r\n"
 }
+
+// Pause stops the server's process (SIGSTOP): it keeps its connections
+// and answers nothing, as a hung Redis does, until Resume.
+func (r *Server) Pause() { _ = r.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (r *Server) Resume() { _ = r.cmd.Process.Signal(syscall.SIGCONT) }

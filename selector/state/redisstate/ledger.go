@@ -81,18 +81,19 @@ func (l *Ledger) AdmitReserve(parent context.Context, key string, limit int, h s
 	id := s.member[1:] + seq
 	keys := s.creditKeys(h.Account)
 	keys = append(keys, s.windowKey(key))
-	ctx, cancel := s.ctx(parent)
-	defer cancel()
-	res, err := s.ledger.admit.Run(ctx, s.client, keys,
-		limit, "("+pad(max(t-int64(state.Window)+1, 0)), pad(t), s.member+seq, state.Window.Milliseconds(),
-		id, pad(t+int64(s.opts.reservationTTL)), amount.hi, amount.lo, credit.hi, credit.lo,
-		"("+pad(t+1), sweepMax, state.LateSettleWindow.Milliseconds()).Slice()
 	var r admitReply
-	if err == nil {
-		r, err = parseAdmit(res)
-	}
+	err = s.call(parent, "ledger.admit", func(ctx context.Context) error {
+		res, err := s.ledger.admit.Run(ctx, s.client, keys,
+			limit, "("+pad(max(t-int64(state.Window)+1, 0)), pad(t), s.member+seq, state.Window.Milliseconds(),
+			id, pad(t+int64(s.opts.reservationTTL)), amount.hi, amount.lo, credit.hi, credit.lo,
+			"("+pad(t+1), sweepMax, state.LateSettleWindow.Milliseconds()).Slice()
+		if err == nil {
+			r, err = parseAdmit(res)
+		}
+		return err
+	})
 	if err != nil {
-		return state.Admission{}, state.Reservation{}, s.ledgerFailed("ledger.admit", err)
+		return state.Admission{}, state.Reservation{}, ledgerFailed("ledger.admit", err)
 	}
 	adm := admission(r.window, limit, t)
 	if !adm.Allowed {
@@ -134,14 +135,15 @@ func (l *Ledger) Settle(parent context.Context, r state.Reservation, cost decima
 		return err
 	}
 	s := l.s
-	ctx, cancel := s.ctx(parent)
-	defer cancel()
-	res, err := s.ledger.settle.Run(ctx, s.client, s.creditKeys(r.Account), r.ID, c.hi, c.lo).Int64()
-	if err == nil && (res < 0 || res > 2) {
-		err = fmt.Errorf("%w: settle %d", errBadReply, res)
-	}
+	err = s.call(parent, "ledger.settle", func(ctx context.Context) error {
+		res, err := s.ledger.settle.Run(ctx, s.client, s.creditKeys(r.Account), r.ID, c.hi, c.lo).Int64()
+		if err == nil && (res < 0 || res > 2) {
+			err = fmt.Errorf("%w: settle %d", errBadReply, res)
+		}
+		return err
+	})
 	if err != nil {
-		return s.ledgerFailed("ledger.settle", err)
+		return ledgerFailed("ledger.settle", err)
 	}
 	return nil
 }
@@ -155,15 +157,16 @@ func (l *Ledger) Renew(parent context.Context, r state.Reservation, now time.Tim
 	}
 	s := l.s
 	t := max(now.UnixNano(), 0)
-	ctx, cancel := s.ctx(parent)
-	defer cancel()
-	res, err := s.ledger.renew.Run(ctx, s.client, s.creditKeys(r.Account),
-		r.ID, pad(t), pad(t+int64(s.opts.reservationTTL))).Int64()
-	if err == nil && (res < 0 || res > 1) {
-		err = fmt.Errorf("%w: renew %d", errBadReply, res)
-	}
+	err := s.call(parent, "ledger.renew", func(ctx context.Context) error {
+		res, err := s.ledger.renew.Run(ctx, s.client, s.creditKeys(r.Account),
+			r.ID, pad(t), pad(t+int64(s.opts.reservationTTL))).Int64()
+		if err == nil && (res < 0 || res > 1) {
+			err = fmt.Errorf("%w: renew %d", errBadReply, res)
+		}
+		return err
+	})
 	if err != nil {
-		return s.ledgerFailed("ledger.renew", err)
+		return ledgerFailed("ledger.renew", err)
 	}
 	return nil
 }
@@ -173,16 +176,17 @@ func (l *Ledger) Renew(parent context.Context, r state.Reservation, now time.Tim
 func (l *Ledger) Balance(parent context.Context, account string, now time.Time) (state.Balance, error) {
 	s := l.s
 	t := max(now.UnixNano(), 0)
-	ctx, cancel := s.ctx(parent)
-	defer cancel()
-	res, err := s.ledger.balance.Run(ctx, s.client, s.creditKeys(account),
-		"("+pad(t+1), balanceBatch, state.LateSettleWindow.Milliseconds()).Slice()
 	var m [2]money
-	if err == nil {
-		m, err = parseMoney(res)
-	}
+	err := s.call(parent, "ledger.balance", func(ctx context.Context) error {
+		res, err := s.ledger.balance.Run(ctx, s.client, s.creditKeys(account),
+			"("+pad(t+1), balanceBatch, state.LateSettleWindow.Milliseconds()).Slice()
+		if err == nil {
+			m, err = parseMoney(res)
+		}
+		return err
+	})
 	if err != nil {
-		return state.Balance{}, s.ledgerFailed("ledger.balance", err)
+		return state.Balance{}, ledgerFailed("ledger.balance", err)
 	}
 	return state.Balance{Spent: m[0].decimal(), Reserved: m[1].decimal()}, nil
 }
@@ -196,9 +200,8 @@ func (s *Store) creditKeys(account string) []string {
 	return keys
 }
 
-// ledgerFailed reports a failed ledger call to the error hook and returns
-// it for the caller, who refuses the request.
-func (s *Store) ledgerFailed(op string, err error) error {
-	s.fail(op, err)
+// ledgerFailed returns a failed ledger call (the error hook has seen it)
+// for the caller, who refuses the request.
+func ledgerFailed(op string, err error) error {
 	return fmt.Errorf("%w: %s: %w", state.ErrUnavailable, op, err)
 }

@@ -191,7 +191,7 @@ func TestLedgerRedisDown(t *testing.T) {
 		t.Logf("four failing calls took %v with a %v timeout", d, timeout)
 	}
 	ops, _ := h.take()
-	if want := "ledger.admit ledger.settle ledger.renew ledger.balance"; strings.Join(ops, " ") != want {
+	if want := "ledger.admit"; strings.Join(ops, " ") != want { // the breaker keeps the others from Redis
 		t.Errorf("hook ops %q, want %s", ops, want)
 	}
 	// Refused before Redis: a negative amount is the caller's mistake,

@@ -103,27 +103,33 @@ func (l *Limiter) check(parent context.Context, op, key string, limit int, now t
 	if take {
 		takeArg, member = "1", s.member+strconv.FormatUint(s.seq.Add(1), 36)
 	}
-	ctx, cancel := s.ctx(parent)
-	defer cancel()
-	res, err := s.window.Run(ctx, s.client, []string{s.windowKey(key)},
-		limit, evict, pad(t), takeArg, member, state.Window.Milliseconds()).Slice()
 	var w windowReply
-	if err == nil {
-		w, err = parseWindow(res)
-	}
+	err := s.call(parent, op, func(ctx context.Context) error {
+		res, err := s.window.Run(ctx, s.client, []string{s.windowKey(key)},
+			limit, evict, pad(t), takeArg, member, state.Window.Milliseconds()).Slice()
+		if err == nil {
+			w, err = parseWindow(res)
+		}
+		return err
+	})
 	if err != nil {
-		s.fail(op, err)
-		return l.failed(limit, take)
+		return l.failed(parent, key, limit, now, take)
 	}
 	return admission(w, limit, t)
 }
 
-// failed answers when Redis could not: fail-open as if the window were
-// empty, fail-closed with a denial to retry in a second.
-func (l *Limiter) failed(limit int, take bool) state.Admission {
+// failed answers when Redis could not: failing closed, an Admission marked
+// Unavailable; failing open, the fallback limiter's answer, or without one
+// as if the window were empty.
+func (l *Limiter) failed(ctx context.Context, key string, limit int, now time.Time, take bool) state.Admission {
+	o := &l.s.opts
 	switch {
-	case l.s.opts.failClosed:
-		return state.Admission{Limit: limit, Reset: time.Second, RetryAfter: time.Second}
+	case o.failClosed:
+		return state.Admission{Limit: limit, Unavailable: true}
+	case o.fallbackLimiter != nil && take:
+		return o.fallbackLimiter.Admit(ctx, key, limit, now)
+	case o.fallbackLimiter != nil:
+		return o.fallbackLimiter.Peek(ctx, key, limit, now)
 	case take:
 		return state.Admission{Allowed: true, Limit: limit, Remaining: limit - 1, Reset: state.Window}
 	default:

@@ -34,14 +34,23 @@ type Pins struct{ s *Store }
 // and answered as a miss.
 func (p *Pins) Get(parent context.Context, key, alias string, now time.Time) (selector.Pin, bool) {
 	s := p.s
-	ctx, cancel := s.ctx(parent)
-	defer cancel()
-	v, err := s.client.Get(ctx, s.pinKey(key, alias)).Result()
-	if errors.Is(err, redis.Nil) {
+	var v string
+	missing := false
+	err := s.call(parent, "pins.get", func(ctx context.Context) error {
+		var err error
+		v, err = s.client.Get(ctx, s.pinKey(key, alias)).Result()
+		if errors.Is(err, redis.Nil) {
+			missing, err = true, nil
+		}
+		return err
+	})
+	if err != nil {
+		if fb := s.opts.fallbackPins; fb != nil && !s.opts.failClosed {
+			return fb.Get(parent, key, alias, now)
+		}
 		return selector.Pin{}, false
 	}
-	if err != nil {
-		s.fail("pins.get", err)
+	if missing {
 		return selector.Pin{}, false
 	}
 	pin, expires, err := decodePin(v)
@@ -59,11 +68,12 @@ func (p *Pins) Get(parent context.Context, key, alias string, now time.Time) (se
 // Redis error is reported to the error hook.
 func (p *Pins) Set(parent context.Context, key, alias string, pin selector.Pin, now time.Time) {
 	s := p.s
-	ctx, cancel := s.ctx(parent)
-	defer cancel()
 	v := encodePin(pin, now.UnixNano()+int64(state.PinTTL))
-	if err := s.client.Set(ctx, s.pinKey(key, alias), v, state.PinTTL).Err(); err != nil {
-		s.fail("pins.set", err)
+	err := s.call(parent, "pins.set", func(ctx context.Context) error {
+		return s.client.Set(ctx, s.pinKey(key, alias), v, state.PinTTL).Err()
+	})
+	if fb := s.opts.fallbackPins; err != nil && fb != nil && !s.opts.failClosed {
+		fb.Set(parent, key, alias, pin, now)
 	}
 }
 

@@ -3,6 +3,10 @@
 // the same behaviour as the in-process selector/state Limiter, Pins and
 // Ledger, answer for answer, so a sidecar can switch with --redis-addr.
 //
+// A failed call opens a circuit breaker: until a probe (one call per probe
+// interval) succeeds, calls fail at once rather than each waiting out the
+// timeout, and are answered as failures are.
+//
 // Every call takes the caller's time, as the in-process state does: the
 // limiter records and evicts admissions by that time, never by Redis TIME,
 // so tests are deterministic and replicas agree as far as their clocks do
@@ -42,10 +46,11 @@ type Store struct {
 	opts   options
 	// member makes limiter entries unique across Stores (replicas): a
 	// random id, then a per-Store counter.
-	member string
-	seq    atomic.Uint64
-	window *redis.Script
-	ledger ledgerScripts
+	member  string
+	seq     atomic.Uint64
+	window  *redis.Script
+	ledger  ledgerScripts
+	breaker breaker
 }
 
 type options struct {
@@ -56,6 +61,12 @@ type options struct {
 	// reservationTTL is how long a credit reservation lives after it was
 	// taken or last renewed.
 	reservationTTL time.Duration
+	// fallbackLimiter and fallbackPins serve, when set and not failing
+	// closed, while Redis fails: this replica's own windows and pins.
+	fallbackLimiter *state.Limiter
+	fallbackPins    *state.Pins
+	probeInterval   time.Duration
+	onChange        func(up bool, err error)
 }
 
 // Option configures a Store.
@@ -66,9 +77,33 @@ type Option func(*options)
 func WithPrefix(p string) Option { return func(o *options) { o.prefix = p } }
 
 // WithFailClosed picks what the limiter answers when Redis fails: false
-// (the default) admits as if the key's window were empty; true denies with
-// Reset and RetryAfter of one second. Either way the error hook is called.
+// (the default) admits through the fallback limiter (WithFallback), or as
+// if the key's window were empty without one; true answers an Admission
+// marked Unavailable, for the caller to refuse the request. Either way the
+// error hook is called.
 func WithFailClosed(closed bool) Option { return func(o *options) { o.failClosed = closed } }
+
+// WithFallback sets the in-process limiter and pins that serve while Redis
+// fails and the Store does not fail closed: each replica then applies
+// every limit alone, and continuity pins live on the replica that set
+// them, until Redis answers again (its windows and pins resume as they
+// were).
+func WithFallback(l *state.Limiter, p *state.Pins) Option {
+	return func(o *options) { o.fallbackLimiter, o.fallbackPins = l, p }
+}
+
+// WithBreaker sets how often a failing Redis is probed (default
+// DefaultProbeInterval; non-positive keeps it) and a function called, from
+// the calling goroutine, once per change: up false with the error that
+// opened the breaker, up true when a probe succeeded.
+func WithBreaker(interval time.Duration, onChange func(up bool, err error)) Option {
+	return func(o *options) {
+		if interval > 0 {
+			o.probeInterval = interval
+		}
+		o.onChange = onChange
+	}
+}
 
 // WithErrorHook sets the function called, from the calling goroutine, with
 // the operation ("limiter.admit", "limiter.peek", "pins.get", "pins.set",
@@ -109,18 +144,19 @@ func WithReservationTTL(d time.Duration) Option {
 // New returns a Store that uses client, which stays the caller's to close.
 // Build the client with ContextTimeoutEnabled: true (see WithTimeout).
 func New(client redis.UniversalClient, opts ...Option) *Store {
-	o := options{prefix: DefaultPrefix, timeout: DefaultTimeout, reservationTTL: state.ReservationTTL}
+	o := options{prefix: DefaultPrefix, timeout: DefaultTimeout, reservationTTL: state.ReservationTTL, probeInterval: DefaultProbeInterval}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	var id [8]byte
 	_, _ = rand.Read(id[:]) // never fails (crypto/rand, Go 1.24+)
 	return &Store{
-		client: client,
-		opts:   o,
-		member: ":" + hex.EncodeToString(id[:]) + ":",
-		window: redis.NewScript(windowScript),
-		ledger: newLedgerScripts(),
+		client:  client,
+		opts:    o,
+		member:  ":" + hex.EncodeToString(id[:]) + ":",
+		window:  redis.NewScript(windowScript),
+		ledger:  newLedgerScripts(),
+		breaker: breaker{interval: o.probeInterval, onChange: o.onChange},
 	}
 }
 

@@ -3,6 +3,7 @@ package redisstate
 import (
 	"context"
 	"errors"
+	"github.com/cpen/router/selector/state"
 	"net"
 	"slices"
 	"sync"
@@ -50,10 +51,16 @@ func TestRedisDown(t *testing.T) {
 			wantPeek:  Admission{Allowed: true, Limit: 5, Remaining: 5},
 		},
 		{
-			name:      "fail-closed: denied, retry in a second",
+			name:      "fail-closed: unavailable, nothing decided",
 			opts:      []Option{WithFailClosed(true)},
-			wantAdmit: Admission{Limit: 5, Reset: time.Second, RetryAfter: time.Second},
-			wantPeek:  Admission{Limit: 5, Reset: time.Second, RetryAfter: time.Second},
+			wantAdmit: Admission{Limit: 5, Unavailable: true},
+			wantPeek:  Admission{Limit: 5, Unavailable: true},
+		},
+		{
+			name:      "fail-open with a fallback: this replica's own window",
+			opts:      []Option{WithFallback(state.NewLimiter(), state.NewPins())},
+			wantAdmit: Admission{Allowed: true, Limit: 5, Remaining: 4, Reset: 60 * time.Second},
+			wantPeek:  Admission{Allowed: true, Limit: 5, Remaining: 4, Reset: 60 * time.Second},
 		},
 	}
 	for _, tt := range tests {
@@ -96,14 +103,23 @@ func TestRedisDown(t *testing.T) {
 				t.Error("pin read with Redis down")
 			}
 			p.Set(context.Background(), "k", "a", pin, t0)
-			if d := time.Since(start); d > 4*timeout+time.Second {
-				t.Errorf("four failing calls took %v with a %v timeout", d, timeout)
+			_, kept := p.Get(context.Background(), "k", "a", t0)
+			if withFallback := len(tt.opts) > 0 && tt.wantPeek.Allowed; kept != withFallback {
+				t.Errorf("pin set while Redis is down read back %v, want %v (only a fallback keeps it)", kept, withFallback)
+			}
+			// The first call waits out its timeout and opens the breaker;
+			// the others fail at once.
+			if d := time.Since(start); d > 2*timeout+300*time.Millisecond {
+				t.Errorf("five failing calls took %v with a %v timeout", d, timeout)
 			} else {
-				t.Logf("four failing calls took %v with a %v timeout", d, timeout)
+				t.Logf("five failing calls took %v with a %v timeout", d, timeout)
+			}
+			if s.Up() {
+				t.Error("Up() with Redis down")
 			}
 			ops, errs := h.take()
-			if want := []string{"limiter.admit", "limiter.peek", "pins.get", "pins.set"}; !slices.Equal(ops, want) {
-				t.Errorf("hook ops = %q, want %q (an unlimited check does not reach Redis)", ops, want)
+			if want := []string{"limiter.admit"}; !slices.Equal(ops, want) {
+				t.Errorf("hook ops = %q, want %q (the breaker keeps the others from Redis)", ops, want)
 			}
 			for i, err := range errs {
 				if err == nil {
