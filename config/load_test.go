@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -265,8 +266,24 @@ func TestResolveSecrets(t *testing.T) {
 	if got["p1"] != "sk-one" {
 		t.Errorf("p1 key %q, want sk-one", got["p1"])
 	}
-	if got["p2"] != "" || len(warnings) != 1 || !strings.Contains(warnings[0], "provider p2") {
+	// p2 names no key source: it takes no key, which is no problem to warn about.
+	if got["p2"] != "" || len(warnings) != 0 {
 		t.Errorf("p2 key %q, warnings %q", got["p2"], warnings)
+	}
+	if k := Keyless(c); !slices.Equal(k, []string{"p2"}) {
+		t.Errorf("Keyless = %q, want [p2]", k)
+	}
+
+	// A named source that yields nothing is a warning, and never shows a key.
+	_, warnings = ResolveSecrets(c, func(string) string { return "" }, os.ReadFile)
+	if len(warnings) != 1 || warnings[0] != "provider p1: no API key (set env P1_KEY); its requests go out without one" {
+		t.Errorf("warnings %q", warnings)
+	}
+	c.Providers[0].APIKeyEnv, c.Providers[0].APIKeyFile = "", "testdata/no-such-key-file"
+	_, warnings = ResolveSecrets(c, func(string) string { return "sk-one" }, os.ReadFile)
+	if len(warnings) != 2 || !strings.Contains(warnings[0], "provider p1: cannot read api_key_file") ||
+		warnings[1] != "provider p1: no API key (set api_key_file testdata/no-such-key-file); its requests go out without one" {
+		t.Errorf("warnings %q", warnings)
 	}
 	for _, w := range warnings {
 		if strings.Contains(w, "sk-one") {
@@ -307,8 +324,9 @@ func FuzzLoadCatalog(f *testing.F) {
 }
 
 // The demo catalog is the default one with every provider sent to the mock
-// provider's cluster; anything else drifting would make the README's demo
-// say something the default catalog does not.
+// provider's cluster, keyless because the mock takes no key; anything else
+// drifting would make the README's demo say something the default catalog
+// does not.
 func TestDemoCatalogMatchesDefault(t *testing.T) {
 	def, err := Default()
 	if err != nil {
@@ -322,7 +340,11 @@ func TestDemoCatalogMatchesDefault(t *testing.T) {
 		if demo.Providers[i].Cluster != "mock_provider" {
 			t.Errorf("demo provider %s goes to cluster %s", demo.Providers[i].Name, demo.Providers[i].Cluster)
 		}
+		if p := demo.Providers[i]; p.APIKeyEnv != "" || p.APIKeyFile != "" {
+			t.Errorf("demo provider %s names a key source; the mock takes no key", p.Name)
+		}
 		demo.Providers[i].Cluster = def.Providers[i].Cluster
+		demo.Providers[i].APIKeyEnv, demo.Providers[i].APIKeyFile = def.Providers[i].APIKeyEnv, def.Providers[i].APIKeyFile
 	}
 	if !reflect.DeepEqual(def, demo) {
 		t.Error("test/demo/catalog.yaml differs from config/default_catalog.yaml beyond provider clusters")

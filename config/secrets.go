@@ -13,7 +13,10 @@ type Secrets map[string]string
 
 // ResolveSecrets reads each provider's key from its env var or file. A
 // missing key is not fatal (a catalog may list providers an installation
-// does not use), but it is reported so an operator can act on it.
+// does not use), but it is reported so an operator can act on it. A
+// provider that names neither api_key_env nor api_key_file takes no key (a
+// local or mock upstream): it gets an empty key and no warning, and
+// Keyless lists it.
 func ResolveSecrets(c *Catalog, getenv func(string) string, readFile func(string) ([]byte, error)) (Secrets, []string) {
 	out := make(Secrets, len(c.Providers))
 	var warnings []string
@@ -33,7 +36,7 @@ func ResolveSecrets(c *Catalog, getenv func(string) string, readFile func(string
 		case p.APIKeyEnv != "":
 			key = strings.TrimSpace(getenv(p.APIKeyEnv))
 		}
-		if key == "" {
+		if key == "" && (p.APIKeyFile != "" || p.APIKeyEnv != "") {
 			warnings = append(warnings, fmt.Sprintf("provider %s: no API key (set %s); its requests go out without one", p.Name, secretSource(p)))
 		}
 		if strings.ContainsAny(key, "\r\n\x00") {
@@ -45,12 +48,21 @@ func ResolveSecrets(c *Catalog, getenv func(string) string, readFile func(string
 	return out, warnings
 }
 
-func secretSource(p Provider) string {
-	switch {
-	case p.APIKeyFile != "":
-		return "api_key_file " + p.APIKeyFile
-	case p.APIKeyEnv != "":
-		return "env " + p.APIKeyEnv
+// Keyless returns, in catalog order, the providers that name neither
+// api_key_env nor api_key_file: their requests go out without a key.
+func Keyless(c *Catalog) []string {
+	var out []string
+	for _, p := range c.Providers {
+		if p.APIKeyFile == "" && p.APIKeyEnv == "" {
+			out = append(out, p.Name)
+		}
 	}
-	return "api_key_env or api_key_file"
+	return out
+}
+
+func secretSource(p Provider) string {
+	if p.APIKeyFile != "" {
+		return "api_key_file " + p.APIKeyFile
+	}
+	return "env " + p.APIKeyEnv
 }

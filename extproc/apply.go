@@ -22,6 +22,11 @@ func (s *Server) Apply(c *config.Catalog) error {
 	for _, w := range warnings {
 		s.log.Warn("provider key", zap.String("problem", w))
 	}
+	// A catalog that names no key source for a provider means it takes none
+	// (a local or mock upstream), so that is news, not a problem: one line.
+	if keyless := config.Keyless(c); len(keyless) > 0 {
+		s.log.Info("providers without an API key: their requests go out without one", zap.Strings("providers", keyless))
+	}
 	for _, w := range c.Warnings {
 		s.log.Warn("catalog", zap.String("problem", w))
 	}

@@ -2,13 +2,17 @@
 # make demo: the sidecar on the demo catalog, the mock provider on :18080,
 # and Envoy on envoy/envoy.yaml listening on :10000. Envoy is $ENVOY_BIN, or
 # else envoy on PATH; without either, the Go stand-in listens there instead.
+# MOCK_ARGS go to the mock provider, e.g. to break or slow one route by its
+# upstream model and watch failover:
+#   MOCK_ARGS='--fail-model gpt-4o-mini --slow-model gemini-2.0-flash=3s' make demo
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
-bin/mock-provider --listen 127.0.0.1:18080 --name demo &
+read -r -a mock_args <<<"${MOCK_ARGS:-}"
+bin/mock-provider --listen 127.0.0.1:18080 --name demo "${mock_args[@]}" &
 pids+=($!)
 bin/cpen-extproc --catalog test/demo/catalog.yaml --grpc-addr 127.0.0.1:50051 --admin-addr 127.0.0.1:9901 &
 pids+=($!)

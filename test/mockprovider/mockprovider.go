@@ -1,7 +1,10 @@
 // Package mockprovider is an OpenAI-compatible upstream for tests: it records every request exactly
 // as it arrived, answers POST .../chat/completions with a realistic chat.completion (or an SSE
 // stream of chat.completion.chunk events), and can be scripted to return fixed replies first, so
-// tests can drive provider errors (429 with Retry-After, 5xx) through the sidecar.
+// tests can drive provider errors (429 with Retry-After, 5xx) through the sidecar. It honours
+// response_format: a json_schema request gets a JSON answer valid against its schema (see
+// Instance). Per upstream model it can fail or answer slowly (FailModel, SlowModel), so one
+// route of a catalog can break while the others keep serving.
 package mockprovider
 
 import (
@@ -16,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // MaxBodyBytes bounds how much of a request body the mock reads. It is far above the sidecar's
@@ -61,6 +65,10 @@ type Provider struct {
 	streamGate  chan struct{}
 	streamAfter int
 	streamsHeld int
+	// failing and slow are keyed by the request's "model": the upstream model name, which
+	// identifies one route of a catalog.
+	failing map[string]bool
+	slow    map[string]time.Duration
 }
 
 // New returns a provider whose generated ids and system_fingerprint contain name.
@@ -114,6 +122,37 @@ func (p *Provider) SetDelay(d time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.delay = d
+}
+
+// FailModel makes every later request for model (its "model" field) get a 500 with an
+// OpenAI-style server_error body, like a provider whose model is down, or serve normally again
+// when fail is false. Such a request takes no scripted reply. Reset keeps the setting.
+func (p *Provider) FailModel(model string, fail bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !fail {
+		delete(p.failing, model)
+		return
+	}
+	if p.failing == nil {
+		p.failing = map[string]bool{}
+	}
+	p.failing[model] = true
+}
+
+// SlowModel makes every later answer to a request for model wait d before sending anything,
+// instead of the delay of SetDelay; zero removes the setting. Reset keeps it.
+func (p *Provider) SlowModel(model string, d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d <= 0 {
+		delete(p.slow, model)
+		return
+	}
+	if p.slow == nil {
+		p.slow = map[string]time.Duration{}
+	}
+	p.slow[model] = d
 }
 
 // Hold makes every later answer wait, before sending anything, until the
@@ -185,15 +224,24 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		target = r.URL.RequestURI()
 	}
 	rec := Request{Method: r.Method, Path: target, Host: r.Host, Header: r.Header.Clone(), Body: body}
+	model := modelOf(body)
 
 	// Recording and taking a scripted reply happen under one lock, so the n-th request to arrive
 	// is the one that gets the n-th scripted reply.
 	p.mu.Lock()
 	p.requests = append(p.requests, rec)
-	scripted, haveScript := p.popScriptLocked()
+	failing := model != "" && p.failing[model]
+	var scripted Reply
+	haveScript := false
+	if !failing {
+		scripted, haveScript = p.popScriptLocked()
+	}
 	p.seq++
 	seq := p.seq
 	delay := p.delay
+	if d, ok := p.slow[model]; ok && model != "" {
+		delay = d
+	}
 	gate := p.gate
 	if gate != nil {
 		p.waiting++
@@ -221,6 +269,13 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			timer.Stop()
 			return
 		}
+	}
+	if failing {
+		writeJSON(w, http.StatusInternalServerError, errorBody{Error: errorDetail{
+			Message: fmt.Sprintf("The server had an error while processing your request. (mock provider: model %s is set to fail)", model),
+			Type:    "server_error",
+		}})
+		return
 	}
 	if haveScript {
 		serveScripted(w, scripted)
@@ -285,10 +340,20 @@ func serveScripted(w http.ResponseWriter, r Reply) {
 // chatRequest holds the request fields the mock uses; everything else is ignored, as a provider
 // ignores fields it does not act on.
 type chatRequest struct {
-	Model         string         `json:"model"`
-	Messages      []chatMessage  `json:"messages"`
-	Stream        bool           `json:"stream"`
-	StreamOptions *streamOptions `json:"stream_options"`
+	Model          string          `json:"model"`
+	Messages       []chatMessage   `json:"messages"`
+	Stream         bool            `json:"stream"`
+	StreamOptions  *streamOptions  `json:"stream_options"`
+	ResponseFormat *responseFormat `json:"response_format"`
+}
+
+// responseFormat is OpenAI's structured-output request: type "json_schema" with the schema under
+// json_schema.schema, or "json_object" for any JSON object.
+type responseFormat struct {
+	Type       string `json:"type"`
+	JSONSchema *struct {
+		Schema json.RawMessage `json:"schema"`
+	} `json:"json_schema"`
 }
 
 type chatMessage struct {
@@ -315,7 +380,21 @@ func parseChatRequest(body []byte) (chatRequest, *errorDetail) {
 	if len(req.Messages) == 0 {
 		return chatRequest{}, badParam("messages", "'messages' must contain at least one message")
 	}
+	if rf := req.ResponseFormat; rf != nil && rf.Type == "json_schema" && (rf.JSONSchema == nil || len(rf.JSONSchema.Schema) == 0) {
+		return chatRequest{}, badParam("response_format.json_schema.schema", "a json_schema response_format needs a schema")
+	}
 	return req, nil
+}
+
+// modelOf returns the JSON body's "model", or "" when there is none.
+func modelOf(body []byte) string {
+	var req struct {
+		Model string `json:"model"`
+	}
+	if json.Unmarshal(body, &req) != nil {
+		return ""
+	}
+	return req.Model
 }
 
 func badParam(param, msg string) *errorDetail {
@@ -383,14 +462,42 @@ type (
 	}
 )
 
-// replyWords is the assistant's answer, one streamed delta per word; completion_tokens counts
-// them, so the stream and the plain answer agree.
-func (p *Provider) replyWords(req chatRequest) []string {
+// jsonPiece is how many bytes of a JSON answer go in one streamed delta.
+const jsonPiece = 16
+
+// replyWords is the assistant's answer, one streamed delta per word (per jsonPiece bytes of a
+// structured answer); completion_tokens counts them, so the stream and the plain answer agree.
+// A structured answer whose schema has no instance the generator can build gets a 400.
+func (p *Provider) replyWords(req chatRequest) ([]string, *errorDetail) {
+	if rf := req.ResponseFormat; rf != nil {
+		var answer []byte
+		switch rf.Type {
+		case "json_object":
+			answer = []byte("{}")
+		case "json_schema":
+			var err error
+			if answer, err = Instance(rf.JSONSchema.Schema); err != nil {
+				return nil, badParam("response_format.json_schema.schema", err.Error())
+			}
+		}
+		if answer != nil {
+			var pieces []string
+			for len(answer) > jsonPiece {
+				cut := jsonPiece
+				for cut > 1 && !utf8.RuneStart(answer[cut]) {
+					cut-- // whole characters only: each piece is a JSON string of its own
+				}
+				pieces = append(pieces, string(answer[:cut]))
+				answer = answer[cut:]
+			}
+			return append(pieces, string(answer)), nil
+		}
+	}
 	words := strings.Fields(fmt.Sprintf("Hello from the %s mock provider; you sent %d message(s).", p.name, len(req.Messages)))
 	for i := range words[:len(words)-1] {
 		words[i] += " "
 	}
-	return words
+	return words, nil
 }
 
 // promptTokens is a deterministic stand-in for a tokenizer: 1 per message plus 1 per started 4
@@ -415,7 +522,11 @@ func contentLen(raw json.RawMessage) int {
 }
 
 func (p *Provider) serveCompletion(ctx context.Context, w http.ResponseWriter, req chatRequest, seq uint64) {
-	words := p.replyWords(req)
+	words, bad := p.replyWords(req)
+	if bad != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: *bad})
+		return
+	}
 	u := usage{PromptTokens: promptTokens(req.Messages), CompletionTokens: len(words)}
 	u.TotalTokens = u.PromptTokens + u.CompletionTokens
 	id := "chatcmpl-" + p.name + "-" + strconv.FormatUint(seq, 10)

@@ -3,6 +3,10 @@
 //
 //	go run ./test/cmd/mock-provider --listen 127.0.0.1:18080 --name demo
 //
+// To try failover, break or slow down one route by its upstream model (repeatable):
+//
+//	--fail-model gpt-4o-mini --slow-model gemini-2.0-flash=3s
+//
 // It logs one JSON line per request to stderr: method, path, model and status. Header values are
 // never logged, because they carry provider keys.
 package main
@@ -45,15 +49,51 @@ func main() {
 	}
 }
 
-// run serves until ctx ends, then shuts the server down gracefully.
-func run(ctx context.Context, args []string, stderr io.Writer) error {
+// options are the command's flags.
+type options struct {
+	listen  string
+	name    string
+	delay   time.Duration
+	failing modelList
+	slow    slowModels
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	o := options{slow: slowModels{}}
 	fs := flag.NewFlagSet("mock-provider", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:18080", "address to serve on (host:port)")
-	name := fs.String("name", "mock", "provider name used in generated ids and system_fingerprint")
-	delay := fs.Duration("delay", 0, "how long every answer waits before it starts, like a slow provider")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:18080", "address to serve on (host:port)")
+	fs.StringVar(&o.name, "name", "mock", "provider name used in generated ids and system_fingerprint")
+	fs.DurationVar(&o.delay, "delay", 0, "how long every answer waits before it starts, like a slow provider")
+	fs.Var(&o.failing, "fail-model", "answer requests for this upstream model with a 500 (repeatable)")
+	fs.Var(o.slow, "slow-model", "MODEL=DURATION: answers for this upstream model wait DURATION instead of --delay (repeatable)")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("parse flags: %w", err)
+		return options{}, fmt.Errorf("parse flags: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return options{}, fmt.Errorf("parse flags: unexpected argument %q", fs.Arg(0))
+	}
+	return o, nil
+}
+
+// provider builds the mock the flags describe.
+func (o options) provider() *mockprovider.Provider {
+	p := mockprovider.New(o.name)
+	p.SetDelay(o.delay)
+	for _, m := range o.failing {
+		p.FailModel(m, true)
+	}
+	for m, d := range o.slow {
+		p.SlowModel(m, d)
+	}
+	return p
+}
+
+// run serves until ctx ends, then shuts the server down gracefully.
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
 	}
 
 	logger := zap.New(zapcore.NewCore(
@@ -63,17 +103,17 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	))
 	defer func() { _ = logger.Sync() }() // stderr may not support fsync; nothing to do about it
 
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", *listen, err)
+		return fmt.Errorf("listen on %s: %w", o.listen, err)
 	}
-	provider := mockprovider.New(*name)
-	provider.SetDelay(*delay)
+	provider := o.provider()
 	srv := &http.Server{
 		Handler:           logRequests(logger, provider),
 		ReadHeaderTimeout: readHeaderTimeout,
 	}
-	logger.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("name", *name), zap.Duration("delay", *delay))
+	logger.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("name", o.name), zap.Duration("delay", o.delay),
+		zap.Strings("fail_models", o.failing), zap.Stringer("slow_models", o.slow))
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
