@@ -23,6 +23,7 @@ func (s *Server) newStream() *stream.Server {
 			"/v1/billing/status":              local.Billing(l),
 			"/health":                         local.Health(l),
 			"/playground":                     local.Playground(l),
+			"/playground/routes":              local.PlaygroundRoutes(l),
 		},
 		NotFound:    local.NotFound(l),
 		IdleTimeout: s.opts.idleTimeout,
