@@ -64,32 +64,37 @@ func intValue(v []byte) int64 {
 	return int64(n)
 }
 
-// mediaTypes are the content-part types whose tokens the text length does
-// not bound, as JSON strings.
-var mediaTypes = [...][]byte{[]byte(`"image_url"`), []byte(`"input_audio"`)}
-
 // MediaParts counts the image and audio parts in messages, a valid JSON
 // value: each string "image_url" or "input_audio" that stands as a value
 // (after a colon) and is not inside another string. A part's type is such
 // a value, so no part is missed; another member with one of these values
 // is counted too, which only makes the bound larger.
+//
+// Both names have an underscore sixth: the scan looks for underscores,
+// which IndexByte finds many times faster than a search for either word,
+// and compares the bytes around each.
 func MediaParts(messages []byte) int {
+	const image, audio = `"image_url"`, `"input_audio"`
 	n := 0
-	for _, t := range mediaTypes {
-		for i := 0; ; {
-			j := bytes.Index(messages[i:], t)
-			if j < 0 {
-				break
-			}
-			at := i + j
-			i = at + len(t)
-			if isValue(messages, at) {
-				n++
-			}
+	for i := 0; ; {
+		j := bytes.IndexByte(messages[i:], '_')
+		if j < 0 {
+			return n
+		}
+		at := i + j
+		i = at + 1
+		if at < 6 {
+			continue
+		}
+		start := at - 6
+		rest := messages[start:]
+		if (hasPrefix(rest, image) || hasPrefix(rest, audio)) && isValue(messages, start) {
+			n++
 		}
 	}
-	return n
 }
+
+func hasPrefix(b []byte, s string) bool { return len(b) >= len(s) && string(b[:len(s)]) == s }
 
 // isValue reports whether the quote at q opens a string that is a member's
 // value: unescaped, and preceded by a colon and optional white space. A
