@@ -26,7 +26,9 @@ demo: build ## sidecar + mock provider + Envoy (or the Go stand-in) on :10000
 	@test/demo/run.sh
 
 test: build ## every test, race detector on, e2e included, then the chart's tests (helm-test)
-	$(GO) test -race -count=1 -tags '$(GO_TAGS)' $(GO_TEST_ARGS) ./...
+	@rm -f $(BIN)/test-report.txt
+	CPEN_TEST_REPORT=$(abspath $(BIN))/test-report.txt $(GO) test -race -count=1 -tags '$(GO_TAGS)' $(GO_TEST_ARGS) ./...
+	@echo "what the suite ran or skipped on this machine (SDK snippets, browser):"; cat $(BIN)/test-report.txt 2>/dev/null || echo "  (nothing reported)"
 	$(MAKE) helm-test
 
 test-e2e: build ## the end-to-end suite only

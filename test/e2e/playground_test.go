@@ -94,9 +94,10 @@ func setCap(id, value string) chromedp.Action[chromedp.Void] {
 func TestPlaygroundInChromium(t *testing.T) {
 	browser, tried := findBrowser()
 	if browser == "" {
-		t.Skipf("no Chromium: none of %s is on PATH and /usr/bin/chromium is missing (install it: apt-get install chromium)",
+		skip(t, "no Chromium: none of %s is on PATH and /usr/bin/chromium is missing (install it: apt-get install chromium)",
 			strings.Join(tried, ", "))
 	}
+	report(t, "runs in %s", browser)
 	s := startStack(t)
 
 	// One bound for the whole browser session, start included.

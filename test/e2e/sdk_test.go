@@ -79,7 +79,7 @@ func TestSDKSnippets(t *testing.T) {
 			if err := cmd.Run(); err != nil {
 				t.Fatalf("%s: %v\nstdout:\n%s\nstderr:\n%s", cmd, err, stdout.String(), stderr.String())
 			}
-			t.Logf("ran the %s snippet (%s)", sn.name, cmd)
+			report(t, "ran the %s snippet (%s)", sn.name, cmd)
 			if got := stdout.String(); got != sdkWant {
 				t.Errorf("%s printed:\n%s\nwant:\n%s\nstderr:\n%s", sn.name, got, sdkWant, stderr.String())
 			}
@@ -107,10 +107,10 @@ func snippetCommand(t *testing.T, sn sdkSnippet) *exec.Cmd {
 		return exec.Command(bin)
 	case "node":
 		if _, err := exec.LookPath("node"); err != nil {
-			t.Skip("node snippet skipped: no node on PATH")
+			skip(t, "node snippet: no node on PATH")
 		}
 		if _, err := exec.LookPath("npm"); err != nil {
-			t.Skip("node snippet skipped: no npm on PATH to install the openai package")
+			skip(t, "node snippet: no npm on PATH to install the openai package")
 		}
 		// ES modules resolve "openai" from the script's directory, so the
 		// snippet runs from the directory the package is installed into.
@@ -123,7 +123,7 @@ func snippetCommand(t *testing.T, sn sdkSnippet) *exec.Cmd {
 		install := exec.CommandContext(c, "npm", "install", "--no-audit", "--no-fund", "openai")
 		install.Dir = dir
 		if out, err := install.CombinedOutput(); err != nil {
-			t.Skipf("node snippet skipped: npm install openai failed: %v\n%s", err, out)
+			skip(t, "node snippet: npm install openai failed: %v\n%s", err, out)
 		}
 		if err := os.WriteFile(filepath.Join(dir, "node.mjs"), []byte(readSnippet(t, sn)), 0o644); err != nil {
 			t.Fatal(err)
@@ -133,7 +133,8 @@ func snippetCommand(t *testing.T, sn sdkSnippet) *exec.Cmd {
 		return cmd
 	case "python":
 		if out, err := exec.Command("python3", "-c", "import openai").CombinedOutput(); err != nil {
-			t.Skipf("python snippet skipped: python3 cannot import openai: %v\n%s", err, out)
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			skip(t, "python snippet: python3 cannot import openai (%v: %s)", err, lines[len(lines)-1])
 		}
 		return exec.Command("python3", filepath.Join("testdata", "sdk", sn.file))
 	}
