@@ -4,11 +4,15 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/cpen/router/test/bench/load"
 )
 
 // benchBodies are the shapes Validate sees on the request path: a typical
-// chat request, one long prompt, many short messages (structure-heavy),
-// a prompt full of escapes (source code), and a hostile nesting bomb.
+// chat request, the load generator's request (prose with an escaped quote
+// or newline every few dozen bytes) at 2 KiB and 1 MiB, one long prompt,
+// many short messages (structure-heavy), a prompt full of escapes (source
+// code), and a hostile nesting bomb.
 func benchBodies(b *testing.B) []struct {
 	name string
 	body []byte
@@ -30,6 +34,8 @@ func benchBodies(b *testing.B) []struct {
 		body []byte
 	}{
 		{"chat=2KB", chat},
+		{"load=2KB", load.ChatRequest(2 << 10)},
+		{"load=1MB", load.ChatRequest(size)},
 		{"long=1MB", []byte(long)},
 		{"code=1MB", []byte(code)},
 		{"many=1MB", []byte(many)},

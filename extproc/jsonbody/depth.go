@@ -8,8 +8,10 @@ import (
 )
 
 // ErrTooDeep is returned for a body whose arrays and objects nest deeper
-// than the limit given to Validate. The check runs before the body is
-// parsed, so a body that is both too deep and malformed gets ErrTooDeep.
+// than the limit given to Validate. It comes before the other errors: a
+// body that is both too deep and malformed gets ErrTooDeep, wherever the
+// fault lies, unless a bracket closes a level never opened before the
+// body first nests too deep.
 var ErrTooDeep = errors.New("body nests arrays and objects too deeply")
 
 const (
@@ -17,9 +19,9 @@ const (
 	// none (a limit below 1).
 	DefaultMaxDepth = 64
 
-	// MaxDepthCeiling caps any limit given to Validate. The parser that
-	// runs after the depth check recurses once per level, so this bounds
-	// its stack (a few hundred bytes a level) whatever the configuration.
+	// MaxDepthCeiling caps any limit given to Validate. The validator
+	// keeps one bit per open level in a fixed array on its stack, sized
+	// by this.
 	MaxDepthCeiling = 1000
 )
 
@@ -39,11 +41,11 @@ func effectiveDepth(maxDepth int) int {
 // skipped. It returns ErrTooDeep as soon as the count passes maxDepth,
 // and ErrMalformed when a closing bracket has nothing to close.
 //
-// It is what keeps the recursive parser that follows safe: that parser
-// tokenises strings the same way (a string ends at the first quote not
-// escaped by an odd run of backslashes) and fails on the first bracket
-// that does not match, so up to the point where it stops, its recursion
-// depth is the count kept here.
+// It defines the depth rule for bodies that are not valid JSON, whose
+// brackets after the first fault the validator never reaches. Strings
+// are tokenised the way the validator does (a string ends at the first
+// quote not escaped by an odd run of backslashes), so on any prefix the
+// validator accepts, the two counts agree.
 func checkDepth(b []byte, maxDepth int) error {
 	depth := 0
 	for i := 0; i < len(b); i++ {

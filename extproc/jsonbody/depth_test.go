@@ -206,6 +206,9 @@ func FuzzValidate(f *testing.F) {
 	f.Add([]byte(`[[[[[[`), uint8(4))
 	f.Add([]byte(`{"a":1}}`), uint8(0))
 	f.Add([]byte(` [{"x":"}"}] `), uint8(2))
+	f.Add([]byte(`{"a":[-0.5e+10,1E3,0,true,false,null],"b":"\u00e9\n\t\/"}`), uint8(0))
+	f.Add([]byte(`{"a":01,"b":[[[[[[[[[[`), uint8(3))
+	f.Add([]byte("{\"a\":\"\\q\x00\xff\"}"), uint8(0))
 	f.Fuzz(func(t *testing.T, body []byte, limit uint8) {
 		maxDepth := int(limit % 8) // 0 means the default
 		eff := maxDepth

@@ -7,8 +7,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-
-	segjson "github.com/segmentio/encoding/json"
 )
 
 // ErrNotObject is returned for a body that is valid JSON but not an object.
@@ -64,34 +62,6 @@ func Shape(body []byte) bool {
 	}
 	end = skipSpace(body, end)
 	return end < len(body) && body[end] == '}' && skipSpace(body, end+1) == len(body)
-}
-
-// Validate checks that body is one JSON object (surrounding white space
-// allowed) whose arrays and objects nest at most maxDepth deep, the object
-// itself being depth 1. A limit below 1 means DefaultMaxDepth, and none is
-// taken above MaxDepthCeiling. The depth is checked first, in one flat
-// pass, so the recursive validator that follows never goes deeper than
-// the limit however the body is built. segmentio's validator scans
-// strings eight bytes at a time: about 20 times encoding/json's speed on
-// a chat body.
-func Validate(body []byte, maxDepth int) error {
-	// A body with no more brackets than the bound cannot nest past it
-	// (brackets in strings only overcount). Counting a byte runs at SIMD
-	// speed, so the usual chat body skips the depth pass.
-	max := effectiveDepth(maxDepth)
-	if bytes.Count(body, []byte("{"))+bytes.Count(body, []byte("[")) > max {
-		if err := checkDepth(body, max); err != nil {
-			return err
-		}
-	}
-	if !segjson.Valid(body) {
-		return ErrMalformed
-	}
-	i := skipSpace(body, 0)
-	if i >= len(body) || body[i] != '{' {
-		return ErrNotObject
-	}
-	return nil
 }
 
 // Iter walks the top-level members of a validated object without

@@ -1,0 +1,321 @@
+package jsonbody
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// Validate checks that body is one JSON object (surrounding white space
+// allowed) whose arrays and objects nest at most maxDepth deep, the object
+// itself being depth 1. A limit below 1 means DefaultMaxDepth, and none is
+// taken above MaxDepthCeiling. It accepts exactly what encoding/json.Valid
+// accepts (bytes that are not UTF-8 included, inside strings), and it
+// does not allocate.
+//
+// One flat pass checks the grammar and counts the depth together; strings,
+// the bulk of a chat body, are scanned a word at a time. Errors are
+// ErrTooDeep, then ErrMalformed, then ErrNotObject, in that precedence.
+func Validate(body []byte, maxDepth int) error {
+	limit := effectiveDepth(maxDepth)
+	switch err := validate(body, limit); err {
+	case nil:
+	case ErrMalformed:
+		// The pass stopped at the first fault, but depth is judged on the
+		// brackets of the whole body: a level opened past the limit after
+		// the fault still makes it ErrTooDeep. Bad bodies are rare, so the
+		// second walk costs the hot path nothing.
+		if checkDepth(body, limit) == ErrTooDeep {
+			return ErrTooDeep
+		}
+		return ErrMalformed
+	default:
+		return err
+	}
+	if body[skipSpace(body, 0)] != '{' {
+		return ErrNotObject
+	}
+	return nil
+}
+
+// validate reports whether b is one JSON value, returning ErrTooDeep as
+// soon as arrays and objects open more than limit (at most
+// MaxDepthCeiling) levels, else ErrMalformed at the first fault.
+//
+// A grammatical prefix has no bracket outside strings that is not
+// structural, so up to the point where it stops, the depth counted here is
+// the one checkDepth counts: ErrTooDeep from here is ErrTooDeep there.
+func validate(b []byte, limit int) error {
+	// One bit per open level, set for an object and clear for an array:
+	// what the closing bracket must be, and whether a member needs a key.
+	var objects [MaxDepthCeiling/64 + 1]uint64
+	depth := 0
+	i := skipSpace(b, 0)
+	for {
+		// A value starts at i.
+		if i >= len(b) {
+			return ErrMalformed
+		}
+		switch c := b[i]; c {
+		case '{', '[':
+			if depth == limit {
+				return ErrTooDeep
+			}
+			w, bit := depth>>6, uint64(1)<<(depth&63)
+			depth++
+			i = skipSpace(b, i+1)
+			if i < len(b) && b[i] == c+2 { // '{'+2 is '}', '['+2 is ']'
+				depth--
+				i++
+				break
+			}
+			if c == '[' {
+				objects[w] &^= bit
+				continue
+			}
+			objects[w] |= bit
+			if i = memberValue(b, i); i < 0 {
+				return ErrMalformed
+			}
+			continue
+		case '"':
+			i = stringEndValid(b, i)
+		case 't':
+			i = literal(b, i, "true")
+		case 'f':
+			i = literal(b, i, "false")
+		case 'n':
+			i = literal(b, i, "null")
+		default:
+			i = numberEnd(b, i)
+		}
+		if i < 0 {
+			return ErrMalformed
+		}
+
+		// A value ended at i: close what it completes, then find the
+		// start of the next one.
+		for {
+			i = skipSpace(b, i)
+			if depth == 0 {
+				if i != len(b) {
+					return ErrMalformed
+				}
+				return nil
+			}
+			if i >= len(b) {
+				return ErrMalformed
+			}
+			top := depth - 1
+			inObject := objects[top>>6]>>(top&63)&1 != 0
+			if c := b[i]; c == ',' {
+				i = skipSpace(b, i+1)
+				if inObject {
+					if i = memberValue(b, i); i < 0 {
+						return ErrMalformed
+					}
+				}
+				break
+			} else if inObject && c == '}' || !inObject && c == ']' {
+				depth--
+				i++
+				continue
+			}
+			return ErrMalformed
+		}
+	}
+}
+
+// memberValue reads a member's key and colon at i and returns the offset
+// of its value, or -1 when they are malformed.
+func memberValue(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	if i = stringEndValid(b, i); i < 0 {
+		return -1
+	}
+	if i = skipSpace(b, i); i >= len(b) || b[i] != ':' {
+		return -1
+	}
+	return skipSpace(b, i+1)
+}
+
+// literal returns the offset past word at b[i], or -1 when b does not
+// hold it there.
+func literal(b []byte, i int, word string) int {
+	if len(b)-i < len(word) || string(b[i:i+len(word)]) != word {
+		return -1
+	}
+	return i + len(word)
+}
+
+// stringEndValid returns the offset past the closing quote of the string
+// that opens at b[i], or -1 when the string is malformed: unclosed, with
+// a raw control byte, or with an escape other than \" \\ \/ \b \f \n \r
+// \t or \u and four hex digits. Other bytes pass as they are, valid UTF-8
+// or not, as encoding/json lets them.
+func stringEndValid(b []byte, i int) int {
+	for i++; ; {
+		// Plain text runs between escapes. Step over it a word at a time,
+		// then four words at a time once a run proves longer than one, and
+		// byte by byte in the last few bytes of the body.
+		if i+8 <= len(b) {
+			if m := stops(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				goto stop
+			}
+			i += 8
+		}
+		for i+32 <= len(b) {
+			w := b[i : i+32 : i+32]
+			m0 := stops(binary.LittleEndian.Uint64(w))
+			m1 := stops(binary.LittleEndian.Uint64(w[8:]))
+			m2 := stops(binary.LittleEndian.Uint64(w[16:]))
+			m3 := stops(binary.LittleEndian.Uint64(w[24:]))
+			if m0|m1|m2|m3 != 0 {
+				i += firstStop(m0, m1, m2, m3)
+				goto stop
+			}
+			i += 32
+		}
+		for i+8 <= len(b) {
+			if m := stops(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				goto stop
+			}
+			i += 8
+		}
+		for i < len(b) && b[i] >= 0x20 && b[i] != '"' && b[i] != '\\' {
+			i++
+		}
+	stop:
+		if i >= len(b) {
+			return -1
+		}
+		switch b[i] {
+		case '"':
+			return i + 1
+		case '\\':
+			if i+1 < len(b) && isShortEscape(b[i+1]) {
+				i += 2
+			} else if i = unicodeEscapeEnd(b, i); i < 0 {
+				return -1
+			}
+		default:
+			return -1 // a control byte
+		}
+	}
+}
+
+const (
+	ones     = 0x0101010101010101
+	highBits = 0x8080808080808080
+)
+
+// stops sets the high bit of the bytes of w (little-endian) that end a
+// run of plain string text: '"', '\\' and control bytes below 0x20. Each
+// term is the has-less-than trick, whose borrow can only mark bytes above
+// its first true hit, so the lowest set bit is always a true stop; callers
+// use only that one. The first term flips bit 1 so that '"' becomes 0x20
+// and control bytes stay below it: one "less than 0x21" test finds both.
+// The terms share one mask, as the high bit of w^c is the high bit of w
+// for any c below 0x80.
+func stops(w uint64) uint64 {
+	return (((w ^ 0x02*ones) - 0x21*ones) | ((w ^ backslashes) - ones)) &^ w & highBits
+}
+
+// firstStop returns the offset of the first stop in four words of stops
+// masks, at least one of them not zero.
+func firstStop(m0, m1, m2, m3 uint64) int {
+	switch {
+	case m0 != 0:
+		return bits.TrailingZeros64(m0) >> 3
+	case m1 != 0:
+		return 8 + bits.TrailingZeros64(m1)>>3
+	case m2 != 0:
+		return 16 + bits.TrailingZeros64(m2)>>3
+	}
+	return 24 + bits.TrailingZeros64(m3)>>3
+}
+
+// The escapes made of one byte after the backslash, as bits of two words
+// indexed by the byte's value: '"' and '/' in the low word, '\\' 'b' 'f'
+// 'n' 'r' 't' in the high one.
+const (
+	shortEscapesLow  = 1<<'"' | 1<<'/'
+	shortEscapesHigh = 1<<('\\'-64) | 1<<('b'-64) | 1<<('f'-64) | 1<<('n'-64) | 1<<('r'-64) | 1<<('t'-64)
+)
+
+// isShortEscape reports whether c after a backslash makes a whole escape.
+func isShortEscape(c byte) bool {
+	set := uint64(shortEscapesLow)
+	if c >= 64 {
+		set = shortEscapesHigh
+	}
+	return c < 128 && set>>(c&63)&1 != 0
+}
+
+// unicodeEscapeEnd returns the offset past the \uXXXX escape whose
+// backslash is at b[i], or -1 when b holds none there.
+func unicodeEscapeEnd(b []byte, i int) int {
+	if len(b)-i < 6 || b[i+1] != 'u' {
+		return -1
+	}
+	for _, h := range b[i+2 : i+6] {
+		if !isHex(h) {
+			return -1
+		}
+	}
+	return i + 6
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'f'
+}
+
+// numberEnd returns the offset past the number at b[i], or -1 when none
+// starts there: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? with no
+// limit on its length or exponent, as encoding/json only checks the
+// grammar. What follows it is the caller's to check, so "01" ends after
+// the "0" and fails there.
+func numberEnd(b []byte, i int) int {
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(b):
+		return -1
+	case b[i] == '0':
+		i++
+	case '1' <= b[i] && b[i] <= '9':
+		i = digitsEnd(b, i+1)
+	default:
+		return -1
+	}
+	if i < len(b) && b[i] == '.' {
+		j := digitsEnd(b, i+1)
+		if j == i+1 {
+			return -1
+		}
+		i = j
+	}
+	if i < len(b) && b[i]|0x20 == 'e' {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := digitsEnd(b, i)
+		if j == i {
+			return -1
+		}
+		i = j
+	}
+	return i
+}
+
+func digitsEnd(b []byte, i int) int {
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
+	}
+	return i
+}
