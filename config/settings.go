@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -46,7 +48,18 @@ type Settings struct {
 	// renewed; one left open by a replica that died is then debited in
 	// full.
 	ReservationTTL time.Duration
+	// MaxStreams bounds the ext_proc streams served at once; a stream past
+	// it is refused at once (Envoy answers 5xx) instead of queued.
+	MaxStreams int
 }
+
+// StreamsPerCore sizes the default of --max-streams: a stream mostly waits
+// on its upstream, so many share a core, while each may buffer a body of
+// up to max_body_bytes, which the bound keeps from growing without limit.
+const StreamsPerCore = 256
+
+// DefaultMaxStreams is the default of --max-streams on this machine.
+func DefaultMaxStreams() int { return StreamsPerCore * runtime.GOMAXPROCS(0) }
 
 // boolSetting reads a boolean flag's or env var's text.
 func boolSetting(name, v string) (bool, error) {
@@ -92,6 +105,7 @@ func ParseSettings(args []string, getenv func(string) string, usage io.Writer) (
 	redisTimeout := text("redis-timeout", "50ms", "limit for each shared-state call; past it the call counts as a Redis failure")
 	failureMode := text("redis-failure-mode", "open", "while Redis fails: open (serve on in-process state, refuse credit reservations) or closed (refuse requests that need shared state)")
 	reservationTTL := text("reservation-ttl", "15m", "a credit reservation not settled or renewed for this long (its replica died) is debited in full")
+	maxStreams := text("max-streams", strconv.Itoa(DefaultMaxStreams()), "ext_proc streams served at once, 256 per core unless set; past it a new stream is refused with RESOURCE_EXHAUSTED, which Envoy answers with a 5xx")
 	pprof := env("pprof", "false")
 	fs.Var(boolText{&pprof}, "pprof", "serve /debug/pprof/ on the admin listener")
 	redisTLS := env("redis-tls", "false")
@@ -119,6 +133,9 @@ func ParseSettings(args []string, getenv func(string) string, usage io.Writer) (
 		return s, err
 	}
 	if s.ReservationTTL, err = duration("reservation-ttl", *reservationTTL, false); err != nil {
+		return s, err
+	}
+	if s.MaxStreams, err = positiveInt("max-streams", *maxStreams); err != nil {
 		return s, err
 	}
 	switch m := FailureMode(*failureMode); m {
@@ -153,6 +170,15 @@ func duration(flagName, v string, zeroOK bool) (time.Duration, error) {
 	default:
 		return 0, fmt.Errorf("--%s: %q is not a duration > 0", flagName, v)
 	}
+}
+
+// positiveInt parses the value of a count flag that must be > 0.
+func positiveInt(flagName, v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("--%s: %q is not an integer > 0", flagName, v)
+	}
+	return n, nil
 }
 
 // boolText is a boolean flag kept as text, so that the env value and the

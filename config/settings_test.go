@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +33,7 @@ func TestParseSettingsDefaults(t *testing.T) {
 		RedisTimeout:      50 * time.Millisecond,
 		RedisFailureMode:  FailOpen,
 		ReservationTTL:    15 * time.Minute,
+		MaxStreams:        256 * runtime.GOMAXPROCS(0),
 	}
 	if s != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", s, want)
@@ -113,6 +116,10 @@ func TestParseSettingsRefusesBadValues(t *testing.T) {
 		{"redis failure mode env", nil, map[string]string{"CPEN_REDIS_FAILURE_MODE": "closd"}, `--redis-failure-mode: "closd" is not open or closed`},
 		{"zero reservation ttl", []string{"--reservation-ttl", "0s"}, nil, `--reservation-ttl: "0s" is not a duration > 0`},
 		{"reservation ttl env", nil, map[string]string{"CPEN_RESERVATION_TTL": "long"}, `--reservation-ttl: "long" is not a duration > 0`},
+		{"zero max streams", []string{"--max-streams", "0"}, nil, `--max-streams: "0" is not an integer > 0`},
+		{"negative max streams", []string{"--max-streams=-4"}, nil, `--max-streams: "-4" is not an integer > 0`},
+		{"max streams not a number", []string{"--max-streams", "many"}, nil, `--max-streams: "many" is not an integer > 0`},
+		{"max streams env", nil, map[string]string{"CPEN_MAX_STREAMS": "1e3"}, `--max-streams: "1e3" is not an integer > 0`},
 		{"pprof env yes", nil, map[string]string{"CPEN_PPROF": "yes"}, `--pprof: "yes" is not true, false, 1 or 0`},
 		{"pprof flag t", []string{"--pprof=t"}, nil, `--pprof: "t" is not true, false, 1 or 0`},
 		{"log level", []string{"--log-level", "loud"}, nil, "--log-level must be debug, info, warn or error"},
@@ -123,6 +130,32 @@ func TestParseSettingsRefusesBadValues(t *testing.T) {
 			_, err := ParseSettings(tc.args, envOf(tc.env), &bytes.Buffer{})
 			if err == nil || err.Error() != tc.want {
 				t.Errorf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseSettingsMaxStreams(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want int
+	}{
+		{"default", nil, nil, 256 * runtime.GOMAXPROCS(0)},
+		{"flag", []string{"--max-streams", "4"}, nil, 4},
+		{"env", nil, map[string]string{"CPEN_MAX_STREAMS": "1000"}, 1000},
+		{"flag beats env", []string{"--max-streams=1"}, map[string]string{"CPEN_MAX_STREAMS": "1000"}, 1},
+		{"a flag overrides a bad env value", []string{"--max-streams", "9"}, map[string]string{"CPEN_MAX_STREAMS": "0"}, 9},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := ParseSettings(tc.args, envOf(tc.env), &bytes.Buffer{})
+			if err != nil {
+				t.Fatalf("ParseSettings: %v", err)
+			}
+			if s.MaxStreams != tc.want {
+				t.Errorf("MaxStreams %d, want %d", s.MaxStreams, tc.want)
 			}
 		})
 	}
@@ -140,6 +173,7 @@ func TestParseSettingsHelp(t *testing.T) {
 		"-pprof\n    \tserve /debug/pprof/ on the admin listener (default false)\n",
 		"-stream-idle-timeout value\n    \tclose an ext_proc stream that receives no message for this long (default 10m)\n",
 		"-redis-timeout value\n    \tlimit for each shared-state call; past it the call counts as a Redis failure (default 50ms)\n",
+		"-max-streams value\n    \text_proc streams served at once, 256 per core unless set; past it a new stream is refused with RESOURCE_EXHAUSTED, which Envoy answers with a 5xx (default " + strconv.Itoa(DefaultMaxStreams()) + ")\n",
 		"-redis-failure-mode value\n    \twhile Redis fails: open (serve on in-process state, refuse credit reservations) or closed (refuse requests that need shared state) (default open)\n",
 	} {
 		if !strings.Contains(out.String(), want) {

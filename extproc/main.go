@@ -147,7 +147,9 @@ func Main(ctx context.Context, args []string, stderr io.Writer, reload <-chan os
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveMinTime, PermitWithoutStream: true}),
 		// Reused stream goroutines keep their grown stacks: a new goroutine
 		// per request would grow its stack again every time.
-		grpc.NumStreamWorkers(streamWorkers))
+		grpc.NumStreamWorkers(streamWorkers),
+		// Past --max-streams a stream is refused at once, not queued.
+		grpc.ChainStreamInterceptor(stream.NewBound(set.MaxStreams, log, metrics, nil).StreamInterceptor()))
 	extprocv3.RegisterExternalProcessorServer(gs, srv)
 	hs := newGRPCHealth(srv)
 	healthpb.RegisterHealthServer(gs, hs)

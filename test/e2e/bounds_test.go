@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -47,18 +48,26 @@ func chatHeaders() *extprocv3.ProcessingRequest {
 // vmKiB reads a /proc/<pid>/status field in KiB (VmRSS, VmHWM).
 func vmKiB(t *testing.T, pid int, field string) int {
 	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	n, err := readVmKiB(pid, field)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return n
+}
+
+// readVmKiB is vmKiB for goroutines other than the test's.
+func readVmKiB(pid int, field string) (int, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
 	}
 	for _, ln := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(ln, field+":"); ok {
 			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			return n
+			return n, nil
 		}
 	}
-	t.Fatalf("no %s in /proc/%d/status", field, pid)
-	return 0
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 // One gRPC message may hold the largest body the catalog allows (or the

@@ -92,6 +92,11 @@ func (c *chat) requestHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingRe
 		key = &config.Key{ID: "guest:" + addr, RPMLimit: c.v.Catalog.GuestRPM}
 		c.guestAddr = addr
 	} else {
+		// Two authorization headers would leave it open which key pays:
+		// refused, as a missing one is.
+		if countHeader(h, "authorization") > 1 {
+			return nil, stream.ErrUnauthorized
+		}
 		k, ok := c.v.Authenticate(stream.HeaderBytes(h.GetHeaders(), "authorization"))
 		if !ok {
 			return nil, stream.ErrUnauthorized
@@ -312,4 +317,16 @@ func (c *chat) appendRouteJSON(b []byte, task string) []byte {
 	b = append(b, `","reason":`...)
 	b = appendJSONString(b, d.Reason())
 	return append(b, '}')
+}
+
+// countHeader counts the entries of a header, whose name Envoy sends in
+// lower case.
+func countHeader(h *extprocv3.HttpHeaders, name string) int {
+	n := 0
+	for _, hv := range h.GetHeaders().GetHeaders() {
+		if hv.GetKey() == name {
+			n++
+		}
+	}
+	return n
 }
