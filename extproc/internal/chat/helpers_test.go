@@ -107,7 +107,6 @@ func chatOf(tb testing.TB, x *stream.Exchange) *chat {
 
 // The messages of Envoy's side.
 var (
-	headers     = envoytest.Headers
 	reqHeaders  = envoytest.ReqHeaders
 	reqBody     = envoytest.ReqBody
 	respHeaders = envoytest.RespHeaders
