@@ -3,12 +3,9 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -169,25 +166,5 @@ func TestRetryGuidanceThroughSDK(t *testing.T) {
 // rejected reads cpen_requests_rejected_total for one code from the admin
 // listener; 0 before the first such refusal.
 func (s *sidecar) rejected(code string) int {
-	s.t.Helper()
-	resp, err := http.Get(s.adminURL + "/metrics")
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	prefix := `cpen_requests_rejected_total{code="` + code + `"} `
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, prefix); ok {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				s.t.Fatalf("%s: %v", line, err)
-			}
-			return n
-		}
-	}
-	return 0
+	return s.counter(`cpen_requests_rejected_total{code="` + code + `"}`)
 }

@@ -270,6 +270,12 @@ func (s *sidecar) reloadCatalogExpect(edit func(string) string, outcome string) 
 // reloads reads cpen_catalog_reloads_total for one outcome from the admin
 // listener; 0 before the first such decision.
 func (s *sidecar) reloads(outcome string) int {
+	return s.counter(`cpen_catalog_reloads_total{outcome="` + outcome + `"}`)
+}
+
+// counter reads one counter series, named with its labels as /metrics
+// prints it, from the admin listener; 0 before it exists.
+func (s *sidecar) counter(series string) int {
 	s.t.Helper()
 	resp, err := http.Get(s.adminURL + "/metrics")
 	if err != nil {
@@ -280,9 +286,8 @@ func (s *sidecar) reloads(outcome string) int {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	prefix := `cpen_catalog_reloads_total{outcome="` + outcome + `"} `
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, prefix); ok {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			n, err := strconv.Atoi(v)
 			if err != nil {
 				s.t.Fatalf("%s: %v", line, err)

@@ -56,13 +56,10 @@ func playgroundRoutes(l *local, h *extprocv3.HttpHeaders) (*extprocv3.Processing
 	v.Health.Advance(l.cfg.Now())
 	out := playRoutesBody{Object: "list", Tiers: []playTier{}}
 	for _, t := range v.Index.Tiers() {
-		pt := playTier{Alias: t.Alias, Level: t.Level, Status: string(t.Status), Routes: []playRoute{},
-			Band: band{MinTotal: selector.FormatPrice(t.MinTotal), MaxTotal: selector.FormatPrice(t.MaxTotal)}}
+		status, _ := standing(v, t)
+		pt := playTier{Alias: t.Alias, Level: t.Level, Status: status, Routes: []playRoute{}, Band: bandOf(t)}
 		if t.Status == config.TierAvailable {
 			pt.Routes = tierRoutes(t, v.Health)
-			if v.Index.LiveCount(t, v.Health) == 0 {
-				pt.Status = string(config.TierOutage)
-			}
 		}
 		out.Tiers = append(out.Tiers, pt)
 	}

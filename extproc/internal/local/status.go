@@ -4,6 +4,7 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/cpen/router/config"
+	"github.com/cpen/router/extproc/internal/catalog"
 	"github.com/cpen/router/extproc/internal/stream"
 	"github.com/cpen/router/selector"
 )
@@ -53,17 +54,8 @@ func statusRoutes(l *local, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResp
 	v.Health.Advance(l.cfg.Now())
 	out := statusBody{Object: "list", Tiers: []tierStatus{}}
 	for _, t := range v.Index.Tiers() {
-		// Candidates are the live routes a request could get: none while
-		// the tier is planned or in outage.
-		live := 0
-		if t.Status == config.TierAvailable {
-			live = v.Index.LiveCount(t, v.Health)
-		}
-		ts := tierStatus{Alias: t.Alias, Level: t.Level, Status: string(t.Status), Candidates: live,
-			Band: band{MinTotal: selector.FormatPrice(t.MinTotal), MaxTotal: selector.FormatPrice(t.MaxTotal)}}
-		if t.Status == config.TierAvailable && live == 0 {
-			ts.Status = string(config.TierOutage)
-		}
+		status, live := standing(v, t)
+		ts := tierStatus{Alias: t.Alias, Level: t.Level, Status: status, Candidates: live, Band: bandOf(t)}
 		if r, ok := v.Index.CheapestLive(t, v.Health); ok && live > 0 {
 			ts.Cheapest = &cheapest{RouteID: r.ID, VisibleInput: selector.FormatPrice(r.VisibleInput),
 				VisibleOutput: selector.FormatPrice(r.VisibleOutput), VisibleTotal: selector.FormatPrice(r.VisibleTotal), Currency: "USD"}
@@ -71,4 +63,21 @@ func statusRoutes(l *local, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResp
 		out.Tiers = append(out.Tiers, ts)
 	}
 	return jsonAnswer(out, "cpen_status_routes")
+}
+
+// standing is a tier's status as clients see it and its candidates, the
+// live routes a request could get: none while the tier is planned or in
+// outage, and an available tier without one reports outage.
+func standing(v *catalog.Version, t *selector.Tier) (status string, live int) {
+	if t.Status != config.TierAvailable {
+		return string(t.Status), 0
+	}
+	if live = v.Index.LiveCount(t, v.Health); live == 0 {
+		return string(config.TierOutage), 0
+	}
+	return string(t.Status), live
+}
+
+func bandOf(t *selector.Tier) band {
+	return band{MinTotal: selector.FormatPrice(t.MinTotal), MaxTotal: selector.FormatPrice(t.MaxTotal)}
 }
