@@ -9,7 +9,7 @@ BIN := bin
 FUZZTIME ?= 30s
 export CPEN_BIN := $(CURDIR)/$(BIN)/cpen-extproc
 
-.PHONY: help build run demo test test-e2e helm-test lint bench bench-long fuzz image check-config check clean
+.PHONY: help build run demo test test-e2e test-faults helm-test lint bench bench-long fuzz image check-config check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -33,6 +33,11 @@ test: build ## every test, race detector on, e2e included, then the chart's test
 
 test-e2e: build ## the end-to-end suite only
 	$(GO) test -race -count=1 -tags '$(GO_TAGS)' $(GO_TEST_ARGS) ./test/e2e/...
+
+test-faults: build ## fault scenarios on real processes (Redis killed/hung, provider failing, rolling restart, reload storm, overload, hostile inputs), then their table
+	@rm -f $(BIN)/faults-report.md
+	CPEN_FAULTS_REPORT=$(abspath $(BIN))/faults-report.md $(GO) test -count=1 -v -tags '$(GO_TAGS)' $(GO_TEST_ARGS) -run . ./test/faults/
+	@echo; cat $(BIN)/faults-report.md
 
 helm-test: ## the Helm chart's tests (charts/tests, its own module): Helm 3 and 4 lint and template, no cluster
 	cd charts/tests && $(GO) test -count=1 -timeout 30m $(GO_TEST_ARGS) ./...

@@ -11,7 +11,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -21,9 +20,6 @@ import (
 	"time"
 
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
-	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -41,6 +37,12 @@ type Config struct {
 	// ExtProcAddr is the gRPC target of the ext_proc server, e.g.
 	// "127.0.0.1:50051" or "unix:/path".
 	ExtProcAddr string
+	// ExtProcAddrs are further endpoints of the same ext_proc cluster; with
+	// any, new streams go round robin over the healthy endpoints.
+	ExtProcAddrs []string
+	// HealthCheck is the ext_proc cluster's active gRPC health check; nil
+	// means none, and every endpoint counts as healthy.
+	HealthCheck *HealthCheck
 	// Mode is the filter's processing_mode; nil means request headers SEND,
 	// request body BUFFERED, response headers SEND, response body BUFFERED.
 	Mode              *extprocfilterv3.ProcessingMode
@@ -152,8 +154,9 @@ type Proxy struct {
 	cfg      Config
 	mode     *extprocfilterv3.ProcessingMode
 	clusters map[string]*url.URL
-	conn     *grpc.ClientConn
-	client   extprocv3.ExternalProcessorClient
+	hosts    []*host
+	rr       atomic.Uint64 // the round-robin position
+	checkers sync.WaitGroup
 	upstream *http.Client
 	stats    counters
 	// localAddr replaces a loopback peer in x-forwarded-for.
@@ -171,8 +174,9 @@ type Proxy struct {
 	metaOrder []string
 }
 
-// New validates cfg and prepares the ext_proc channel; it connects lazily
-// and starts no goroutine of its own until the first request.
+// New validates cfg and prepares the ext_proc channels; it connects lazily
+// and starts no goroutine of its own until the first request, except one
+// health checker per endpoint when cfg.HealthCheck is set.
 func New(cfg Config) (*Proxy, error) {
 	if cfg.ExtProcAddr == "" {
 		return nil, errors.New("standin: ExtProcAddr is required")
@@ -227,6 +231,14 @@ func New(cfg Config) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, addr := range cfg.ExtProcAddrs {
+		if addr == "" {
+			return nil, errors.New("standin: an ExtProcAddrs entry is empty")
+		}
+	}
+	if err := checkHealthCheck(cfg.HealthCheck); err != nil {
+		return nil, err
+	}
 	if cfg.KeepaliveInterval > 0 && cfg.KeepaliveTimeout <= 0 {
 		return nil, errors.New("standin: KeepaliveInterval needs a KeepaliveTimeout")
 	}
@@ -244,16 +256,13 @@ func New(cfg Config) (*Proxy, error) {
 		done:      make(chan struct{}),
 		metadata:  make(map[string]map[string]*structpb.Struct),
 	}
-	conn, err := grpc.NewClient(cfg.ExtProcAddr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		// Envoy's gRPC client has no receive limit.
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32), grpc.MaxCallSendMsgSize(math.MaxInt32)),
-		grpc.WithInitialWindowSize(cfg.InitialStreamWindowSize),
-		grpc.WithInitialConnWindowSize(cfg.InitialConnectionWindowSize),
-		grpc.WithContextDialer(p.dialExtProc),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("standin: ext_proc channel to %s: %w", cfg.ExtProcAddr, err)
+	for _, addr := range endpointsOf(cfg) {
+		h, err := p.dialHost(addr)
+		if err != nil {
+			_ = p.closeHosts()
+			return nil, err
+		}
+		p.hosts = append(p.hosts, h)
 	}
 	transport := &http.Transport{
 		Proxy:               nil,
@@ -262,13 +271,12 @@ func New(cfg Config) (*Proxy, error) {
 		MaxIdleConnsPerHost: 16,
 		IdleConnTimeout:     30 * time.Second,
 	}
-	p.conn = conn
-	p.client = extprocv3.NewExternalProcessorClient(conn)
 	p.upstream = &http.Client{
 		Transport: transport,
 		// The router passes redirects through to the client.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+	p.startHealthChecks()
 	return p, nil
 }
 
@@ -355,12 +363,9 @@ func (p *Proxy) Close() error {
 		close(p.done)
 	}
 	p.upstream.CloseIdleConnections()
-	err := p.conn.Close()
+	err := p.closeHosts()
 	p.pingers.Wait()
-	if err != nil {
-		return fmt.Errorf("standin: close ext_proc channel: %w", err)
-	}
-	return nil
+	return err
 }
 
 func (p *Proxy) logf(format string, args ...any) {

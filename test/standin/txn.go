@@ -498,7 +498,11 @@ func (t *txn) ensureStream() (outcome, bool) {
 	if t.ss != nil {
 		return outcome{}, true
 	}
-	ss, err := openSidestream(t.ctx, t.p.client)
+	h, err := t.p.pickHost()
+	if err != nil {
+		return t.onStreamEnd(err), false
+	}
+	ss, err := openSidestream(t.ctx, h.client)
 	if err != nil {
 		return t.onStreamEnd(err), false
 	}
