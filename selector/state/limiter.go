@@ -30,8 +30,11 @@ type Admission struct {
 }
 
 // Limiter counts admissions per key in a sliding 60-second window. Each
-// key keeps a ring of its admission times, in independently locked shards;
-// idle keys are dropped.
+// key keeps its newest ExactTail admission times to the nanosecond and
+// counts older ones per whole second, so its memory does not grow with
+// its limit; those leave the window up to a second late (see window for
+// the rounding). Keys live in independently locked shards; idle keys are
+// dropped.
 //
 // The limit belongs to the check, not to the key: requests of one key may
 // carry different ceilings, and each is checked against every admission
@@ -40,6 +43,7 @@ type Admission struct {
 // highest of them allows.
 type Limiter struct {
 	shards [numShards]limiterShard
+	tail   int // exact times kept per key: ExactTail, fewer in tests
 }
 
 type limiterShard struct {
@@ -48,8 +52,10 @@ type limiterShard struct {
 }
 
 // NewLimiter returns an empty limiter.
-func NewLimiter() *Limiter {
-	l := &Limiter{}
+func NewLimiter() *Limiter { return newLimiter(ExactTail) }
+
+func newLimiter(tail int) *Limiter {
+	l := &Limiter{tail: tail}
 	for i := range l.shards {
 		l.shards[i].m = make(map[string]*window)
 	}
@@ -93,7 +99,7 @@ func (l *Limiter) check(key string, limit int, now time.Time, take bool) Admissi
 			RetryAfter: max(time.Duration(w.freeAt(limit)-t), time.Second)}
 	}
 	if !take {
-		if w != nil && w.n == 0 {
+		if w != nil && n == 0 {
 			delete(s.m, key)
 		}
 		a := Admission{Allowed: true, Limit: limit, Remaining: limit - n}
@@ -106,7 +112,7 @@ func (l *Limiter) check(key string, limit int, now time.Time, take bool) Admissi
 		w = &window{}
 		s.m[key] = w
 	}
-	w.push(t, limit)
+	w.pushTail(t, limit, l.tail)
 	return Admission{Allowed: true, Limit: limit, Remaining: limit - w.n, Reset: w.untilOldestLeaves(t)}
 }
 

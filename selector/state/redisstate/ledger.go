@@ -80,13 +80,13 @@ func (l *Ledger) AdmitReserve(parent context.Context, key string, limit int, h s
 	seq := strconv.FormatUint(s.seq.Add(1), 36)
 	id := s.member[1:] + seq
 	keys := s.creditKeys(h.Account)
-	keys = append(keys, s.windowKey(key))
+	keys = append(keys, s.windowKeys(key)...)
 	var r admitReply
 	err = s.call(parent, "ledger.admit", func(ctx context.Context) error {
 		res, err := s.ledger.admit.Run(ctx, s.client, keys,
 			limit, "("+pad(max(t-int64(state.Window)+1, 0)), pad(t), s.member+seq, state.Window.Milliseconds(),
 			id, pad(t+int64(s.opts.reservationTTL)), amount.hi, amount.lo, credit.hi, credit.lo,
-			"("+pad(t+1), sweepMax, state.LateSettleWindow.Milliseconds()).Slice()
+			"("+pad(t+1), sweepMax, state.LateSettleWindow.Milliseconds(), state.ExactTail).Slice()
 		if err == nil {
 			r, err = parseAdmit(res)
 		}

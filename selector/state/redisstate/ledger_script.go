@@ -14,7 +14,7 @@ type ledgerScripts struct {
 
 func newLedgerScripts() ledgerScripts {
 	return ledgerScripts{
-		admit:   redis.NewScript(ledgerLib + admitScript),
+		admit:   redis.NewScript(ledgerLib + windowLib + admitScript),
 		settle:  redis.NewScript(ledgerLib + settleScript),
 		renew:   redis.NewScript(ledgerLib + renewScript),
 		balance: redis.NewScript(ledgerLib + balanceScript),
@@ -73,37 +73,32 @@ local function sweep(sh, sl, rh, rl, bound, max, keep)
 end
 `
 
-// admitScript is the window check of windowScript on KEYS[5] followed by
-// the credit check and the reservation, so a request takes both or
-// neither.
+// admitScript is the window check of windowScript on KEYS[5], KEYS[6]
+// (with windowLib: the same keys, members and rounding as Limiter)
+// followed by the credit check and the reservation, so a request takes
+// both or neither.
 // ARGV: 1 limit (0: no window), 2 the exclusive upper bound of evicted
 // window members, 3 now (19 digits), 4 the window member suffix, 5 the
 // window in ms, 6 the reservation id, 7 its expiry (19 digits), 8 and 9
 // the amount (hi, lo), 10 and 11 the credit, 12 the exclusive upper bound
 // of due open members, 13 the most reservations to expire, 14 how long to
-// keep expired ones (ms).
+// keep expired ones (ms), 15 the exact window members kept.
 // It returns {allowed, n, times} as windowScript does (allowed 1, n 0,
 // times "" without a window), then reserved (0/1), then the spent and
 // reserved (hi, lo) before this reservation.
 const admitScript = `
-local win = KEYS[5]
+local win, wsec = KEYS[5], KEYS[6]
 local limit = tonumber(ARGV[1])
 local now = ARGV[3]
-local function diff(a, b)
-  return (tonumber(string.sub(a, 1, 10)) - tonumber(string.sub(b, 1, 10))) * 1000000000
-    + (tonumber(string.sub(a, 11, 19)) - tonumber(string.sub(b, 11, 19)))
-end
-local n = 0
+local wms = tonumber(ARGV[5])
+local n, ne, bn, lo, hi = 0, 0, 0, 0, 0
 local oldest = ''
 if limit > 0 then
-  redis.call('ZREMRANGEBYLEX', win, '-', ARGV[2])
-  n = redis.call('ZCARD', win)
-  if n > 0 then
-    oldest = string.sub(redis.call('ZRANGE', win, 0, 0)[1], 1, 19)
-  end
+  ne, bn, lo, hi = wopen(win, wsec, ARGV[2], now, wms)
+  n = ne + bn
+  oldest = woldest(win, ne, bn, lo)
   if n >= limit then
-    local free = string.sub(redis.call('ZRANGE', win, n - limit, n - limit)[1], 1, 19)
-    return {0, n, oldest .. free, 0, 0, 0, 0, 0}
+    return {0, n, oldest .. wkth(win, wsec, bn, lo, n - limit), 0, 0, 0, 0, 0}
   end
 end
 local sh, sl, rh, rl = load()
@@ -118,16 +113,11 @@ if nh > ch or (nh == ch and nl > cl) then
   return {1, n, oldest, 0, sh, sl, rh, rl}
 end
 if limit > 0 then
-  local t = now
-  if n > 0 then
-    local newest = string.sub(redis.call('ZRANGE', win, -1, -1)[1], 1, 19)
-    if diff(newest, t) > 0 then t = newest end
-  else
-    oldest = t
-  end
-  redis.call('ZADD', win, 0, t .. ARGV[4])
+  local _
+  _, bn, lo = wpush(win, wsec, now, ARGV[4], tonumber(ARGV[15]), wms, ne, bn, lo, hi)
+  ne = n + 1 - bn
   n = n + 1
-  redis.call('PEXPIRE', win, tonumber(ARGV[5]) + math.ceil(diff(t, now) / 1000000))
+  oldest = woldest(win, ne, bn, lo)
 end
 redis.call('ZADD', KEYS[2], 0, ARGV[7] .. ARGV[6])
 redis.call('HSET', KEYS[3], ARGV[6], ARGV[8] .. ':' .. ARGV[9] .. ':' .. ARGV[7])

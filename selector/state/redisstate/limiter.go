@@ -12,21 +12,32 @@ import (
 
 // Limiter counts admissions per key in a sliding window of state.Window
 // shared by every Store on the same Redis and prefix. Its answers are
-// those of state.Limiter for the same calls: the limit belongs to each
-// check, and every admission of the key in the window counts against it,
-// whatever limit admitted it.
+// those of state.Limiter for the same calls, rounding included: the limit
+// belongs to each check, every admission of the key in the window counts
+// against it, whatever limit admitted it, and only the newest
+// state.ExactTail admissions are kept to the nanosecond, older ones
+// counted per whole second and leaving at the end of that second plus the
+// window (up to a second late, never early).
 //
-// Each key is one sorted set of admissions. Members are the admission time
-// in Unix nanoseconds as 19 zero-padded digits, then the Store's unique
-// suffix; every score is 0, so the set is ordered by time and evicted with
-// ZREMRANGEBYLEX. (Scores are float64, which round today's Unix
-// nanoseconds to multiples of 256 ns: a score-keyed window would evict and
-// report Reset off by up to 128 ns from the in-process limiter.) The set
-// loses members only as they age out. A check adds one only while the set
-// holds fewer than the check's limit, capped at 1,000,000, so it never
-// holds more. One Lua script evicts, counts, adds when allowed and sets the
-// key's expiry, atomically; it is sent by EVALSHA, with EVAL when Redis
-// lacks it.
+// Each key is two Redis keys, with p the prefix and k the escaped key:
+//
+//	p + "rpm:" + k         sorted set of the newest admissions (at most
+//	                       state.ExactTail)
+//	p + "rpm:" + k + ":s"  hash of older ones: field "m" is "n lo hi" (how
+//	                       many, the oldest and newest second), then one
+//	                       field per Unix second holding its count (at
+//	                       most 61 seconds, as in state.Limiter)
+//
+// Members of the set are the admission time in Unix nanoseconds as 19
+// zero-padded digits, then the Store's unique suffix; every score is 0,
+// so the set is ordered by time and evicted with ZREMRANGEBYLEX. (Scores
+// are float64, which round today's Unix nanoseconds to multiples of 256
+// ns: a score-keyed window would evict and report Reset off by up to 128
+// ns from the in-process limiter.) A check adds one only while the window
+// holds fewer than the check's limit, capped at 1,000,000. One Lua script
+// evicts, counts, adds when allowed, moves the oldest exact admission to
+// its second's count when the set is full, and sets the keys' expiry,
+// atomically; it is sent by EVALSHA, with EVAL when Redis lacks it.
 type Limiter struct{ s *Store }
 
 // Admit takes a slot for key when fewer than limit admissions are in the
@@ -43,50 +54,138 @@ func (l *Limiter) Peek(ctx context.Context, key string, limit int, now time.Time
 	return l.check(ctx, "limiter.peek", key, limit, now, false)
 }
 
-// windowScript runs one check on the window KEYS[1].
-// ARGV: limit, the exclusive upper bound of evicted members, now (19
-// digits), "1" to take a slot, the member suffix, the window in ms.
-// It returns {allowed (0/1), admissions in the window n, times}: times is
-// the oldest admission (19 digits, "" when empty) and, on a denial, then
-// the (n - limit + 1)-th oldest, whose leaving lets the check pass (19
-// more digits; one string rather than a fourth value, which would cost
-// the reply an allocation). Like state.Limiter it drops members only as
-// they age out, never to fit a lower limit, and records a slot at the
-// newest admission's time when the clock is behind it, so the set stays in
-// time order.
-const windowScript = `
-local key = KEYS[1]
-local limit = tonumber(ARGV[1])
-local now = ARGV[3]
+// windowLib is the window of one key, shared by windowScript and the
+// ledger's admit script so that both count the same admissions the same
+// way. Times are 19-digit strings (Lua numbers are doubles, exact only to
+// 2^53); seconds are their first 10 digits, as numbers. A time standing
+// for a per-second count is the start of the next second: plus the
+// window, it is when that count leaves.
+const windowLib = `
 -- a - b in ns for 19-digit times, exact while |a - b| < 2^53 ns
 local function diff(a, b)
   return (tonumber(string.sub(a, 1, 10)) - tonumber(string.sub(b, 1, 10))) * 1000000000
     + (tonumber(string.sub(a, 11, 19)) - tonumber(string.sub(b, 11, 19)))
 end
-redis.call('ZREMRANGEBYLEX', key, '-', ARGV[2])
-local n = redis.call('ZCARD', key)
+local function int(x) return string.format('%d', x) end
+local function secstart(s) return string.format('%010d', s) .. '000000000' end
+-- wopen evicts what left by now (exact members below bound; counted
+-- seconds s with s + 1 + window <= now) and returns the exact count, the
+-- counted one and the oldest and newest counted seconds.
+local function wopen(win, sec, bound, now, wms)
+  redis.call('ZREMRANGEBYLEX', win, '-', bound)
+  local ne = redis.call('ZCARD', win)
+  local m = redis.call('HGET', sec, 'm')
+  if not m then return ne, 0, 0, 0 end
+  local a, b, c = string.match(m, '^(%d+) (%d+) (%d+)$')
+  local bn, lo, hi = tonumber(a), tonumber(b), tonumber(c)
+  local cut = tonumber(string.sub(now, 1, 10)) - wms / 1000 - 1
+  if lo > cut then return ne, bn, lo, hi end
+  -- counted seconds lie in [lo, hi], at most 61 of them
+  while bn > 0 and lo <= hi do
+    local v = redis.call('HGET', sec, int(lo))
+    if v and lo > cut then break end
+    if v then
+      bn = bn - tonumber(v)
+      redis.call('HDEL', sec, int(lo))
+    end
+    lo = lo + 1
+  end
+  if bn == 0 then
+    redis.call('DEL', sec)
+    return ne, 0, 0, 0
+  end
+  redis.call('HSET', sec, 'm', int(bn) .. ' ' .. int(lo) .. ' ' .. int(hi))
+  return ne, bn, lo, hi
+end
+-- woldest is the time of the oldest admission ('' when none).
+local function woldest(win, ne, bn, lo)
+  if bn > 0 then return secstart(lo + 1) end
+  if ne > 0 then return string.sub(redis.call('ZRANGE', win, 0, 0)[1], 1, 19) end
+  return ''
+end
+-- wkth is the time of the k-th admission (from 0) to leave: exact members
+-- are never in an earlier second than a count, and those in a count's
+-- second leave before it.
+local function wkth(win, sec, bn, lo, k)
+  local i = 0
+  local s = lo
+  while bn > 0 do
+    local v = redis.call('HGET', sec, int(s))
+    if v then
+      while true do
+        local m = redis.call('ZRANGE', win, i, i)[1]
+        if not m or tonumber(string.sub(m, 1, 10)) ~= s then break end
+        if k == 0 then return string.sub(m, 1, 19) end
+        k = k - 1
+        i = i + 1
+      end
+      local c = tonumber(v)
+      if k < c then return secstart(s + 1) end
+      k = k - c
+      bn = bn - c
+    end
+    s = s + 1
+  end
+  return string.sub(redis.call('ZRANGE', win, i + k, i + k)[1], 1, 19)
+end
+-- wpush records an admission at now, no earlier than the newest exact
+-- member or, without one, the start of the newest counted second; when
+-- the set holds tail members its oldest moves to its second's count.
+-- It returns the time recorded and the new bn, lo.
+local function wpush(win, sec, now, member, tail, wms, ne, bn, lo, hi)
+  local t = now
+  if ne > 0 then
+    local newest = string.sub(redis.call('ZRANGE', win, -1, -1)[1], 1, 19)
+    if diff(newest, t) > 0 then t = newest end
+  elseif bn > 0 and diff(secstart(hi), t) > 0 then
+    t = secstart(hi)
+  end
+  local ahead = math.ceil(diff(t, now) / 1000000)
+  if ne >= tail then
+    local s = tonumber(string.sub(redis.call('ZPOPMIN', win)[1], 1, 10))
+    if bn == 0 then lo = s end
+    bn = bn + 1
+    redis.call('HINCRBY', sec, int(s), 1)
+    redis.call('HSET', sec, 'm', int(bn) .. ' ' .. int(lo) .. ' ' .. int(s))
+    redis.call('PEXPIRE', sec, wms + 1000 + ahead)
+  end
+  redis.call('ZADD', win, 0, t .. member)
+  redis.call('PEXPIRE', win, wms + ahead)
+  return t, bn, lo
+end
+`
+
+// windowScript runs one check on the window KEYS[1], KEYS[2] (see
+// Limiter). ARGV: limit, the exclusive upper bound of evicted members,
+// now (19 digits), "1" to take a slot, the member suffix, the window in
+// ms, the exact members kept.
+// It returns {allowed (0/1), admissions in the window n, times}: times is
+// the oldest admission (19 digits, "" when empty) and, on a denial, then
+// the time of the (n - limit + 1)-th to leave, whose leaving lets the
+// check pass (19 more digits; one string rather than a fourth value,
+// which would cost the reply an allocation). Like state.Limiter it drops
+// admissions only as they leave, never to fit a lower limit.
+const windowScript = windowLib + `
+local win, sec = KEYS[1], KEYS[2]
+local limit = tonumber(ARGV[1])
+local now = ARGV[3]
+local wms = tonumber(ARGV[6])
+local ne, bn, lo, hi = wopen(win, sec, ARGV[2], now, wms)
+local n = ne + bn
 local allowed = 0
 local free = ''
 if n < limit then
   allowed = 1
   if ARGV[4] == '1' then
-    local t = now
-    if n > 0 then
-      local newest = string.sub(redis.call('ZRANGE', key, -1, -1)[1], 1, 19)
-      if diff(newest, t) > 0 then t = newest end
-    end
-    redis.call('ZADD', key, 0, t .. ARGV[5])
+    local _
+    _, bn, lo = wpush(win, sec, now, ARGV[5], tonumber(ARGV[7]), wms, ne, bn, lo, hi)
+    ne = n + 1 - bn
     n = n + 1
-    redis.call('PEXPIRE', key, tonumber(ARGV[6]) + math.ceil(diff(t, now) / 1000000))
   end
 else
-  free = string.sub(redis.call('ZRANGE', key, n - limit, n - limit)[1], 1, 19)
+  free = wkth(win, sec, bn, lo, n - limit)
 end
-local oldest = ''
-if n > 0 then
-  oldest = string.sub(redis.call('ZRANGE', key, 0, 0)[1], 1, 19)
-end
-return {allowed, n, oldest .. free}
+return {allowed, n, woldest(win, ne, bn, lo) .. free}
 `
 
 func (l *Limiter) check(parent context.Context, op, key string, limit int, now time.Time, take bool) state.Admission {
@@ -105,8 +204,8 @@ func (l *Limiter) check(parent context.Context, op, key string, limit int, now t
 	}
 	var w windowReply
 	err := s.call(parent, op, func(ctx context.Context) error {
-		res, err := s.window.Run(ctx, s.client, []string{s.windowKey(key)},
-			limit, evict, pad(t), takeArg, member, state.Window.Milliseconds()).Slice()
+		res, err := s.window.Run(ctx, s.client, s.windowKeys(key),
+			limit, evict, pad(t), takeArg, member, state.Window.Milliseconds(), state.ExactTail).Slice()
 		if err == nil {
 			w, err = parseWindow(res)
 		}
@@ -116,6 +215,13 @@ func (l *Limiter) check(parent context.Context, op, key string, limit int, now t
 		return l.failed(parent, key, limit, now, take)
 	}
 	return admission(w, limit, t)
+}
+
+// windowKeys are the key's window: its exact set and its per-second
+// counts.
+func (s *Store) windowKeys(key string) []string {
+	k := s.windowKey(key)
+	return []string{k, k + ":s"}
 }
 
 // failed answers when Redis could not: failing closed, an Admission marked

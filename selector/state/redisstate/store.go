@@ -181,7 +181,8 @@ func (s *Store) fail(op string, err error) {
 
 // Key layout, with p the prefix and each part escaped:
 //
-//	p + "rpm:" + key              sorted set: the key's sliding window
+//	p + "rpm:" + key              sorted set: the key's newest admissions, exact
+//	p + "rpm:" + key + ":s"       hash: older admissions counted per second
 //	p + "pin:" + key + ":" + alias string: the pin of (key, alias)
 //	p + "credit:{" + account + "}..."  the account's ledger (see Ledger)
 
