@@ -2,6 +2,7 @@ package extproc
 
 import (
 	"errors"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/cpen/router/extproc/internal/catalog"
 	"github.com/cpen/router/selector"
 	"github.com/cpen/router/selector/state"
+	"github.com/cpen/router/selector/state/redisstate"
 )
 
 // Apply compiles a catalog and swaps it in; it implements config.Receiver.
@@ -64,6 +66,22 @@ func carryHealth(prev RouteHealth, ids []string) RouteHealth {
 		return h.Rebind(ids...)
 	}
 	return state.NewHealth(ids...)
+}
+
+// sharedHealth is the HealthBinder when Redis is configured: carryHealth,
+// with every ejection this replica starts published through share, and
+// latest set to the health that other replicas' ejections land on.
+func sharedHealth(share *redisstate.SharedHealth, latest *atomic.Pointer[state.Health]) HealthBinder {
+	return func(prev RouteHealth, ids []string) RouteHealth {
+		h := carryHealth(prev, ids)
+		if sh, ok := h.(*state.Health); ok {
+			if prev == nil {
+				sh.OnEject(share.Publish) // versions Rebind derives share it
+			}
+			latest.Store(sh)
+		}
+		return h
+	}
 }
 
 // droppedRoutes lists the ids of the routes of prev that next lacks.

@@ -73,7 +73,6 @@ func TestCreditWithoutLedger(t *testing.T) {
 // Receipts: a provider error costs "0"; an answer without usage costs the
 // request's worst case, since the provider may bill for it.
 func TestReceipts(t *testing.T) {
-	s, _ := newTestServer(t, "testdata/catalog.yaml")
 	body := `{"model":"cpen/middle","routing":{"strategy":"cheapest"},"max_tokens":7}`
 	cases := []struct {
 		name, status, answer string
@@ -86,6 +85,8 @@ func TestReceipts(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			// A server per case: the provider error ejects route_mid_01.
+			s, _ := newTestServer(t, "testdata/catalog.yaml")
 			out := run(t, s, reqHeaders("/v1/chat/completions", seedKey), reqBody(body),
 				respHeaders(tc.status, "application/json"), respBody(tc.answer))
 			var got map[string]any

@@ -47,7 +47,7 @@ func TestNestedJSONRefused(t *testing.T) {
 
 // A client that hangs up before the provider answers says nothing about
 // the route: any number of such requests leaves every route live, while
-// provider 5xx answers still eject a route.
+// a provider 5xx answer still ejects a route.
 func TestCancelledStreamsDoNotEject(t *testing.T) {
 	s, _ := newTestServer(t, "testdata/catalog.yaml")
 	cheapest := withRouting(`{"strategy":"cheapest"}`)
@@ -60,11 +60,9 @@ func TestCancelledStreamsDoNotEject(t *testing.T) {
 	if got := middleCandidates(t, s); got != 3 {
 		t.Fatalf("after 30 cancelled requests cpen/middle has %d live routes, want 3", got)
 	}
-	for i := 0; i < 5; i++ {
-		routed(t, s, cheapest, respHeaders("503", "application/json"), respBody(`{"error":{"message":"overloaded"}}`))
-	}
+	routed(t, s, cheapest, respHeaders("503", "application/json"), respBody(`{"error":{"message":"overloaded"}}`))
 	if got := middleCandidates(t, s); got != 2 {
-		t.Errorf("after 5 provider 503s cpen/middle has %d live routes, want 2 (the check above could not fail)", got)
+		t.Errorf("after a provider 503 cpen/middle has %d live routes, want 2 (the check above could not fail)", got)
 	}
 }
 

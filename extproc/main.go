@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -86,11 +87,17 @@ func Main(ctx context.Context, args []string, stderr io.Writer, reload <-chan os
 	// health changes it is told of.
 	var srv *Server
 	var store *redisstate.Store
+	// Route ejections are shared too: written when this replica ejects a
+	// route, and others' read once a second, off the request path.
+	var share *redisstate.SharedHealth
+	var latestHealth atomic.Pointer[state.Health]
 	if set.RedisAddr != "" {
 		var rdb *redis.Client
 		rdb, store = sharedState(redisOptions(set), set, metrics, log, func(down bool) { srv.SetSharedStateDown(down) })
 		defer func() { _ = rdb.Close() }()
-		opts = append(opts, WithLimiter(store.Limiter()), WithPins(store.Pins()), WithLedger(store.Ledger(), set.ReservationTTL))
+		share = redisstate.NewSharedHealth(store, time.Now)
+		opts = append(opts, WithLimiter(store.Limiter()), WithPins(store.Pins()), WithLedger(store.Ledger(), set.ReservationTTL),
+			WithHealth(sharedHealth(share, &latestHealth)))
 	}
 	srv = NewServer(log, metrics, opts...)
 	if store != nil {
@@ -103,6 +110,20 @@ func Main(ctx context.Context, args []string, stderr io.Writer, reload <-chan os
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	shareDone := make(chan struct{})
+	if share != nil {
+		go func() {
+			defer close(shareDone)
+			share.Run(ctx, func() redisstate.HealthTarget {
+				if h := latestHealth.Load(); h != nil {
+					return h
+				}
+				return nil
+			}, redisstate.DefaultHealthRefresh)
+		}()
+		// Stopped by cancel, before the Redis client closes.
+		defer func() { cancel(); <-shareDone }()
+	}
 	var watcher *config.Watcher
 	if set.CatalogFile != "" {
 		if watcher, err = config.NewWatcher(set.CatalogFile, set.PollInterval, srv, log, config.WithReloadHook(metrics.catalogReload)); err != nil {

@@ -10,21 +10,29 @@ import (
 	"github.com/cpen/router/selector"
 )
 
-// Route health policy.
+// Route health policy: the first failure of a route ejects it at once for
+// EjectBase; each further failure of a request sent after the ejection
+// ended doubles the ejection, up to EjectMax; a success ends the streak.
+// A provider's Retry-After makes an ejection last at least that long, up
+// to RetryAfterMax.
 const (
-	// EjectAfter consecutive failures eject a route...
-	EjectAfter = 5
-	// ...for EjectFor.
-	EjectFor = 30 * time.Second
+	// EjectBase is the first ejection of a failure streak.
+	EjectBase = time.Second
+	// EjectMax bounds a doubled ejection.
+	EjectMax = time.Minute
+	// RetryAfterMax bounds the wait a provider can ask for: a mistaken or
+	// hostile header must not take a route out for longer.
+	RetryAfterMax = 5 * time.Minute
 	// ewmaWeight is the weight of the newest outcome in the error rate and
 	// latency averages.
 	ewmaWeight = 0.2
 )
 
 // Health tracks live route state for one catalog version, indexed by
-// selector.Route.Index: an EWMA error rate and latency, ejection after
-// consecutive failures, and each route's provider RPM window. Writers take a
-// per-route lock; Route reads atomics only.
+// selector.Route.Index: an EWMA error rate and latency, ejection on
+// failure with a doubling back-off, and each route's provider RPM window. Writers take a
+// per-route lock; Route reads atomics only. An ejection may be announced
+// (OnEject) and another replica's applied (Eject), so replicas share them.
 //
 // A route's state belongs to its id, not its index: Rebind gives the next
 // catalog version a Health that shares the state of every route it keeps,
@@ -37,11 +45,22 @@ const (
 type Health struct {
 	ids    []string      // route ids, by index
 	routes []*routeState // by index; shared by id with the versions Rebind derives
-	// now is the latest time seen, Unix nanoseconds. Versions derived by
-	// Rebind share it: a request still served by an older version moves
-	// time on for the newer one too.
-	now *atomic.Int64
+	// shared is what the versions derived by Rebind have in common: the
+	// latest time seen (a request still served by an older version moves
+	// time on for the newer one too) and the ejection hook.
+	shared *shared
 }
+
+type shared struct {
+	now     atomic.Int64 // Unix nanoseconds
+	onEject atomic.Pointer[EjectHook]
+}
+
+// EjectHook is told of every ejection a failure observed here starts or
+// lengthens: the route's id, the end of its ejection and its current
+// back-off. It runs on the request's goroutine, after the route's lock is
+// released, so it must not block.
+type EjectHook func(routeID string, until time.Time, backoff time.Duration)
 
 type routeState struct {
 	downUntil atomic.Int64  // Unix nanoseconds; ejected while now < downUntil
@@ -49,17 +68,22 @@ type routeState struct {
 	errRate   atomic.Uint64 // float64 bits
 	latency   atomic.Uint64 // float64 bits, seconds
 
-	mu          sync.Mutex // guards the fields below and the writes above
-	consecutive int
-	ejected     bool // ejected and no success seen since
-	sampled     bool // latency has a first sample
-	rpm         window
+	mu sync.Mutex // guards the fields below and the writes above
+	// backoff is the length of the streak's latest ejection; 0 when the
+	// route's latest outcome was a success.
+	backoff time.Duration
+	// ejectedAt is when the latest ejection started, Unix nanoseconds: an
+	// outcome of a request sent before it is stale.
+	ejectedAt int64
+	ejected   bool // ejected by a failure seen here, and no success since
+	sampled   bool // latency has a first sample
+	rpm       window
 }
 
 // NewHealth returns healthy state for routes with the given ids, in index
 // order. Ids are unique, as a catalog's route ids are.
 func NewHealth(ids ...string) *Health {
-	return bind(nil, ids, new(atomic.Int64))
+	return bind(nil, ids, new(shared))
 }
 
 // Rebind returns the Health of the next catalog version, whose routes are
@@ -73,14 +97,14 @@ func (h *Health) Rebind(ids ...string) *Health {
 	for i, id := range h.ids {
 		old[id] = h.routes[i]
 	}
-	return bind(old, ids, h.now)
+	return bind(old, ids, h.shared)
 }
 
 // bind lays out state for ids, taking each route's state from old when it
 // has some. A taken state is removed from old, so an id listed twice gets
 // fresh state the second time rather than sharing the first's.
-func bind(old map[string]*routeState, ids []string, now *atomic.Int64) *Health {
-	h := &Health{ids: slices.Clone(ids), routes: make([]*routeState, len(ids)), now: now}
+func bind(old map[string]*routeState, ids []string, sh *shared) *Health {
+	h := &Health{ids: slices.Clone(ids), routes: make([]*routeState, len(ids)), shared: sh}
 	for i, id := range ids {
 		r, ok := old[id]
 		if ok {
@@ -105,8 +129,8 @@ func (h *Health) Len() int { return len(h.routes) }
 func (h *Health) Advance(now time.Time) {
 	t := now.UnixNano()
 	for {
-		cur := h.now.Load()
-		if t <= cur || h.now.CompareAndSwap(cur, t) {
+		cur := h.shared.now.Load()
+		if t <= cur || h.shared.now.CompareAndSwap(cur, t) {
 			return
 		}
 	}
@@ -115,7 +139,7 @@ func (h *Health) Advance(now time.Time) {
 // Route reports a route's state at the latest time Health was given.
 // Indexes outside [0, Len) report a healthy route.
 func (h *Health) Route(index int) selector.RouteHealth {
-	return h.at(index, h.now.Load())
+	return h.at(index, h.shared.now.Load())
 }
 
 // At returns a read-only view of h at an explicit time. Storing a View in a
@@ -152,54 +176,149 @@ type Transition uint8
 const (
 	// Unchanged: nothing to report.
 	Unchanged Transition = iota
-	// Ejected: this failure was the EjectAfter-th in a row; the route is
-	// out for EjectFor.
+	// Ejected: the first failure seen here since the route's latest
+	// success; the route is out until DownUntil.
 	Ejected
 	// Recovered: the first success on a route since its ejection.
 	Recovered
 )
 
-// Observe records one outcome of a request served by a route. A failure
-// counts towards ejection and the error rate; a success resets the
-// consecutive failures and feeds the latency average too (a failure's
-// latency says little about the route's speed). It reports an ejection
-// this outcome caused, or the first success after one.
+// Observe records one outcome of a request served by a route, latency
+// after it was sent. A failure ejects the route (see EjectBase) and counts
+// towards the error rate; a success ends a failure streak and feeds the
+// latency average too (a failure's latency says little about the route's
+// speed). It reports the failure that ejects a route, or the first success
+// after one.
 func (h *Health) Observe(index int, latency time.Duration, failed bool, now time.Time) Transition {
+	return h.observe(index, latency, failed, 0, now)
+}
+
+// ObserveFailure is Observe of a failure whose provider asked, through
+// Retry-After, for retryAfter before the next request (0: it did not):
+// the ejection lasts at least that, up to RetryAfterMax.
+func (h *Health) ObserveFailure(index int, latency, retryAfter time.Duration, now time.Time) Transition {
+	return h.observe(index, latency, true, retryAfter, now)
+}
+
+func (h *Health) observe(index int, latency time.Duration, failed bool, retryAfter time.Duration, now time.Time) Transition {
 	h.Advance(now)
 	if index < 0 || index >= len(h.routes) {
 		return Unchanged
 	}
 	r := h.routes[index]
 	t := now.UnixNano()
+	// When the request was sent: an outcome of a request sent before the
+	// latest ejection says nothing the ejection did not already say.
+	sent := t - int64(max(latency, 0))
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	outcome := 0.0
 	if failed {
 		outcome = 1
 	}
 	r.errRate.Store(math.Float64bits(ewma(math.Float64frombits(r.errRate.Load()), outcome)))
 	if !failed {
-		r.consecutive = 0
+		defer r.mu.Unlock()
 		sec := max(latency.Seconds(), 0)
 		if r.sampled {
 			sec = ewma(math.Float64frombits(r.latency.Load()), sec)
 		}
 		r.sampled = true
 		r.latency.Store(math.Float64bits(sec))
+		if sent < r.ejectedAt {
+			return Unchanged
+		}
+		r.backoff = 0
 		if r.ejected {
 			r.ejected = false
 			return Recovered
 		}
 		return Unchanged
 	}
-	r.consecutive++
-	if r.consecutive >= EjectAfter {
-		r.consecutive = 0
-		r.downUntil.Store(t + int64(EjectFor))
-		r.ejected = true
-		return Ejected
+	old := r.downUntil.Load()
+	until := old
+	switch {
+	case r.backoff == 0:
+		r.backoff = EjectBase
+		until = max(until, t+int64(EjectBase))
+	case sent >= old:
+		// Sent once the last ejection had ended, and failed again.
+		r.backoff = min(2*r.backoff, EjectMax)
+		until = max(until, t+int64(r.backoff))
 	}
-	return Unchanged
+	if retryAfter > 0 {
+		until = max(until, t+int64(min(retryAfter, RetryAfterMax)))
+	}
+	lengthened := until > old
+	if lengthened {
+		r.downUntil.Store(until)
+		r.ejectedAt = t
+	}
+	tr := Unchanged
+	if !r.ejected && until > t {
+		r.ejected = true
+		tr = Ejected
+	}
+	backoff := r.backoff
+	r.mu.Unlock()
+	if hook := h.shared.onEject.Load(); lengthened && hook != nil {
+		(*hook)(h.ids[index], time.Unix(0, until), backoff)
+	}
+	return tr
+}
+
+// DownUntil is the end of a route's latest ejection (the zero time if it
+// was never ejected); the route is ejected while the time Health was
+// given is before it. Indexes outside [0, Len) were never ejected.
+func (h *Health) DownUntil(index int) time.Time {
+	if index < 0 || index >= len(h.routes) {
+		return time.Time{}
+	}
+	if u := h.routes[index].downUntil.Load(); u != 0 {
+		return time.Unix(0, u)
+	}
+	return time.Time{}
+}
+
+// OnEject sets the hook told of every ejection a failure observed through
+// h, or any version Rebind derives from or with it, starts or lengthens.
+// Ejections applied by Eject are not announced again.
+func (h *Health) OnEject(hook EjectHook) {
+	if hook == nil {
+		h.shared.onEject.Store(nil)
+		return
+	}
+	h.shared.onEject.Store(&hook)
+}
+
+// RouteIDs returns the ids of the routes h tracks, in index order.
+func (h *Health) RouteIDs() []string { return slices.Clone(h.ids) }
+
+// Eject applies an ejection seen elsewhere (another replica): the route
+// with id routeID, if h tracks it, is ejected until at least until, and
+// its streak's back-off is at least backoff, so that its next failure here
+// doubles from there. An ejection that ends at or before the latest time
+// Health was given, or no later than the route's own, changes nothing. It
+// reports no transition: the replica that saw the failure logs it.
+func (h *Health) Eject(routeID string, until time.Time, backoff time.Duration) {
+	i := slices.Index(h.ids, routeID)
+	if i < 0 {
+		return
+	}
+	r := h.routes[i]
+	u, now := until.UnixNano(), h.shared.now.Load()
+	if u <= now {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if u <= r.downUntil.Load() {
+		return
+	}
+	r.downUntil.Store(u)
+	r.backoff = min(max(r.backoff, backoff, EjectBase), EjectMax)
+	// Requests sent before this replica learnt of the ejection are stale,
+	// as they would be had it seen the failure itself.
+	r.ejectedAt = max(r.ejectedAt, now)
 }
 
 func ewma(avg, sample float64) float64 { return avg + ewmaWeight*(sample-avg) }

@@ -21,18 +21,16 @@ func routeIDs(n int) []string {
 
 // TestRebindCarriesStateByID reorders the routes, drops one and adds one:
 // every kept route reads at its new index exactly what it read at its old
-// one, and keeps its hidden state too (the consecutive failures towards an
-// ejection, the admissions in its provider RPM window).
+// one, and keeps its hidden state too (the back-off of its failure streak,
+// the admissions in its provider RPM window).
 func TestRebindCarriesStateByID(t *testing.T) {
 	old := NewHealth("a", "b", "c")
 	old.Observe(0, time.Second, false, at(0)) // a: latency 1s
-	old.Observe(0, 0, true, at(1))            // a: error rate 0.2
-	for i := range EjectAfter {               // b: ejected at 2..6
-		old.Observe(1, 0, true, at(time.Duration(2+i)))
-	}
-	for i := range EjectAfter - 1 { // c: one failure short of an ejection
-		old.Observe(2, 0, true, at(time.Duration(10+i)))
-	}
+	old.Observe(0, 0, true, at(1))            // a: error rate 0.2, ejected until 1+EjectBase
+	// b: ejected at 2s for EjectBase, then failed again once back: out
+	// until 3s + 2·EjectBase.
+	old.Observe(1, 0, true, at(2*time.Second))
+	old.Observe(1, 0, true, at(2*time.Second+EjectBase))
 	old.AdmitRoute(2, 2, at(20)) // c: window full at limit 2
 	old.AdmitRoute(2, 2, at(21))
 
@@ -40,21 +38,23 @@ func TestRebindCarriesStateByID(t *testing.T) {
 	if h.Len() != 3 {
 		t.Fatalf("Len = %d, want 3", h.Len())
 	}
-	wantErrC := 1 - math.Pow(1-ewmaWeight, EjectAfter-1) // four failures from 0
-	if got := h.Route(0); got.Down || !got.AtCapacity || math.Abs(got.ErrorRate-wantErrC) > 1e-12 || got.LatencySeconds != 0 {
-		t.Errorf("c at its new index 0 = %+v, want at capacity, error rate %v", got, wantErrC)
+	if got := h.Route(0); got.Down || !got.AtCapacity || got.ErrorRate != 0 || got.LatencySeconds != 0 {
+		t.Errorf("c at its new index 0 = %+v, want at capacity", got)
 	}
 	if got := h.Route(1); got != (selector.RouteHealth{}) {
 		t.Errorf("new route d = %+v, want healthy and unmeasured", got)
 	}
-	if got := h.Route(2); !got.Down || got.AtCapacity || math.Abs(got.ErrorRate-(1-math.Pow(1-ewmaWeight, EjectAfter))) > 1e-12 {
+	bBack := 2*time.Second + 3*EjectBase
+	if got := h.At(at(bBack - 1)).Route(2); !got.Down || got.AtCapacity || math.Abs(got.ErrorRate-(1-math.Pow(1-ewmaWeight, 2))) > 1e-12 {
 		t.Errorf("b at its new index 2 = %+v, want ejected", got)
 	}
-	if got := h.At(at(6 + EjectFor - 1)).Route(2).Down; !got {
-		t.Error("b's ejection was shortened by the rebind")
-	}
-	if got := h.At(at(6 + EjectFor)).Route(2).Down; got {
+	if got := h.At(at(bBack)).Route(2).Down; got {
 		t.Error("b's ejection was lengthened by the rebind")
+	}
+	// b's next failure once back doubles its back-off again: 4·EjectBase.
+	h.Observe(2, 0, true, at(bBack))
+	if got, want := h.DownUntil(2), at(bBack+4*EjectBase); !got.Equal(want) {
+		t.Errorf("b's failure after the rebind ejects it until %v, want %v (its back-off was reset)", got, want)
 	}
 
 	// c's window still holds its two admissions: denied until the first leaves.
@@ -63,11 +63,6 @@ func TestRebindCarriesStateByID(t *testing.T) {
 	}
 	if !h.AdmitRoute(0, 2, at(20+Window)) {
 		t.Error("c denied once its oldest admission left the window")
-	}
-	// c's fifth consecutive failure, the first after the rebind, ejects it.
-	h.Observe(0, 0, true, at(Window+30))
-	if !h.Route(0).Down {
-		t.Error("c's consecutive failures restarted at the rebind")
 	}
 
 	// a was dropped: bringing it back later starts it afresh, though the
@@ -87,17 +82,15 @@ func TestRebindCarriesStateByID(t *testing.T) {
 func TestRebindSharesWithOlderVersion(t *testing.T) {
 	old := NewHealth("a", "b")
 	h := old.Rebind("b", "a")
-	for i := range EjectAfter {
-		old.Observe(0, 0, true, at(time.Duration(i)))
-	}
+	old.Observe(0, 0, true, t0)
 	if !h.Route(1).Down || h.Route(0).Down {
 		t.Fatalf("an ejection through the old version: new a %+v, new b %+v", h.Route(1), h.Route(0))
 	}
-	old.Advance(at(EjectFor + time.Hour))
+	old.Advance(at(EjectBase + time.Hour))
 	if h.Route(1).Down {
 		t.Error("time given to the old version did not reach the new one")
 	}
-	old.Observe(1, 2*time.Second, false, at(EjectFor+time.Hour))
+	old.Observe(1, 2*time.Second, false, at(EjectBase+time.Hour))
 	if got := h.Route(0).LatencySeconds; got != 2 {
 		t.Errorf("new b latency = %v, want 2 (observed through the old version)", got)
 	}
@@ -107,14 +100,12 @@ func TestRebindSharesWithOlderVersion(t *testing.T) {
 // second position starts fresh rather than aliasing the first.
 func TestRebindDuplicateID(t *testing.T) {
 	old := NewHealth("a")
-	for i := range EjectAfter {
-		old.Observe(0, 0, true, at(time.Duration(i)))
-	}
+	old.Observe(0, 0, true, t0)
 	h := old.Rebind("a", "a")
 	if !h.Route(0).Down || h.Route(1).Down {
 		t.Errorf("Route(0).Down %v, Route(1).Down %v, want true, false", h.Route(0).Down, h.Route(1).Down)
 	}
-	h.Observe(1, time.Second, false, at(EjectAfter))
+	h.Observe(1, time.Second, false, at(time.Nanosecond))
 	if h.Route(0).LatencySeconds != 0 {
 		t.Error("the duplicate's outcome reached the first a")
 	}

@@ -13,38 +13,74 @@ import (
 	"github.com/cpen/router/selector"
 )
 
-func TestHealthEjectionAndRecovery(t *testing.T) {
+// TestHealthBackoff pins the ejection policy: the first failure ejects at
+// once for EjectBase, a failure of a request sent once the ejection ended
+// doubles it up to EjectMax, a success ends the streak, outcomes of
+// requests sent before the latest ejection change nothing, and a
+// provider's Retry-After lengthens an ejection up to RetryAfterMax.
+func TestHealthBackoff(t *testing.T) {
 	type obs struct {
-		at     time.Duration
-		failed bool
+		at, latency time.Duration
+		failed      bool
+		retryAfter  time.Duration
 	}
+	fail := func(at time.Duration) obs { return obs{at: at, failed: true} }
 	tests := []struct {
-		name     string
-		outcomes []obs
-		readAt   time.Duration
-		wantDown bool
+		name      string
+		outcomes  []obs
+		wantUntil time.Duration // after t0
 	}{
-		{name: "four failures keep the route", outcomes: []obs{{0, true}, {1, true}, {2, true}, {3, true}}, readAt: 4, wantDown: false},
-		{name: "five consecutive failures eject", outcomes: []obs{{0, true}, {1, true}, {2, true}, {3, true}, {4, true}}, readAt: 5, wantDown: true},
-		{name: "still down just before 30s", outcomes: []obs{{0, true}, {1, true}, {2, true}, {3, true}, {4, true}}, readAt: 4 + EjectFor - 1, wantDown: true},
-		{name: "back after 30s", outcomes: []obs{{0, true}, {1, true}, {2, true}, {3, true}, {4, true}}, readAt: 4 + EjectFor, wantDown: false},
-		{name: "a success resets the count", outcomes: []obs{{0, true}, {1, true}, {2, true}, {3, true}, {4, false}, {5, true}, {6, true}, {7, true}, {8, true}}, readAt: 9, wantDown: false},
-		{name: "counting restarts after an ejection", outcomes: []obs{{0, true}, {1, true}, {2, true}, {3, true}, {4, true}, {EjectFor + 5, true}}, readAt: EjectFor + 6, wantDown: false},
+		{name: "the first failure ejects at once", outcomes: []obs{fail(0)}, wantUntil: EjectBase},
+		{name: "failures while ejected do not double", outcomes: []obs{fail(0), fail(500 * time.Millisecond)}, wantUntil: EjectBase},
+		{name: "a failure once back doubles", outcomes: []obs{fail(0), fail(time.Second)}, wantUntil: 3 * time.Second},
+		{name: "doubling continues", outcomes: []obs{fail(0), fail(1 * time.Second), fail(3 * time.Second), fail(7 * time.Second)}, wantUntil: 15 * time.Second},
+		{name: "doubling stops at EjectMax", outcomes: []obs{
+			fail(0), fail(1 * time.Second), fail(3 * time.Second), fail(7 * time.Second), fail(15 * time.Second),
+			fail(31 * time.Second), fail(63 * time.Second), fail(123 * time.Second),
+		}, wantUntil: 183 * time.Second},
+		{name: "a success ends the streak", outcomes: []obs{fail(0), fail(time.Second), {at: 3 * time.Second}, fail(4 * time.Second)}, wantUntil: 5 * time.Second},
+		{name: "a success sent before the ejection does not end it", outcomes: []obs{
+			fail(0), {at: time.Second, latency: 2 * time.Second}, fail(time.Second),
+		}, wantUntil: 3 * time.Second},
+		{name: "a failure sent before the ejection ended does not double", outcomes: []obs{
+			fail(0), {at: 1500 * time.Millisecond, latency: time.Second, failed: true},
+		}, wantUntil: EjectBase},
+		{name: "Retry-After longer than the back-off", outcomes: []obs{{at: 0, failed: true, retryAfter: 10 * time.Second}}, wantUntil: 10 * time.Second},
+		{name: "Retry-After shorter than the back-off", outcomes: []obs{{at: 0, failed: true, retryAfter: 500 * time.Millisecond}}, wantUntil: EjectBase},
+		{name: "Retry-After bounded by RetryAfterMax", outcomes: []obs{{at: 0, failed: true, retryAfter: time.Hour}}, wantUntil: RetryAfterMax},
+		{name: "Retry-After of a failure while ejected lengthens it", outcomes: []obs{
+			fail(0), {at: 500 * time.Millisecond, failed: true, retryAfter: 30 * time.Second},
+		}, wantUntil: 30*time.Second + 500*time.Millisecond},
+		{name: "a doubled back-off outlasts a short Retry-After", outcomes: []obs{
+			fail(0), fail(time.Second), {at: 3 * time.Second, failed: true, retryAfter: time.Second},
+		}, wantUntil: 7 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := NewHealth("r0", "r1")
 			for _, o := range tt.outcomes {
-				h.Observe(1, 100*time.Millisecond, o.failed, at(o.at))
+				if o.retryAfter > 0 {
+					h.ObserveFailure(1, o.latency, o.retryAfter, at(o.at))
+				} else {
+					h.Observe(1, o.latency, o.failed, at(o.at))
+				}
 			}
-			if got := h.At(at(tt.readAt)).Route(1).Down; got != tt.wantDown {
-				t.Errorf("At(...).Down = %v, want %v", got, tt.wantDown)
+			if got, want := h.DownUntil(1), at(tt.wantUntil); !got.Equal(want) {
+				t.Errorf("DownUntil = %v, want t0+%v", got.Sub(t0), tt.wantUntil)
 			}
-			h.Advance(at(tt.readAt))
-			if got := h.Route(1).Down; got != tt.wantDown {
-				t.Errorf("Advance, Route.Down = %v, want %v", got, tt.wantDown)
+			if !h.At(at(tt.wantUntil - 1)).Route(1).Down {
+				t.Error("not Down just before DownUntil")
 			}
-			if h.Route(0) != (selector.RouteHealth{}) {
+			if h.At(at(tt.wantUntil)).Route(1).Down {
+				t.Error("still Down at DownUntil")
+			}
+			if last := tt.outcomes[len(tt.outcomes)-1].at; last < tt.wantUntil {
+				h.Advance(at(tt.wantUntil - 1))
+				if !h.Route(1).Down {
+					t.Error("after Advance, Route.Down is false before DownUntil")
+				}
+			}
+			if h.Route(0) != (selector.RouteHealth{}) || !h.DownUntil(0).IsZero() {
 				t.Errorf("other route touched: %+v", h.Route(0))
 			}
 		})
@@ -141,9 +177,7 @@ func TestHealthOutOfRange(t *testing.T) {
 
 func TestHealthClockNeverGoesBack(t *testing.T) {
 	h := NewHealth("r0")
-	for i := range EjectAfter {
-		h.Observe(0, 0, true, at(time.Duration(i)))
-	}
+	h.Observe(0, 0, true, t0)
 	h.Advance(at(-time.Hour))
 	if !h.Route(0).Down {
 		t.Error("Advance to an earlier time moved the clock back")
@@ -185,17 +219,13 @@ func TestSelectWithHealth(t *testing.T) {
 	if err := ix.Select(req, h.At(at(time.Minute)), &dec); err != nil || dec.Route.ID != "a" {
 		t.Fatalf("a after its window: %v", err)
 	}
-	for i := range EjectAfter {
-		h.Observe(a.Index, time.Second, true, at(time.Minute+time.Duration(i)))
-	}
-	if err := ix.Select(req, h.At(at(time.Minute+time.Second)), &dec); err != nil || dec.Route.ID != "b" {
+	h.Observe(a.Index, time.Second, true, at(time.Minute))
+	if err := ix.Select(req, h.At(at(time.Minute+500*time.Millisecond)), &dec); err != nil || dec.Route.ID != "b" {
 		t.Fatalf("a ejected: %v", err)
 	}
 	b, _ := ix.RouteByID("b")
-	for i := range EjectAfter {
-		h.Observe(b.Index, time.Second, true, at(time.Minute+time.Second+time.Duration(i)))
-	}
-	if err := ix.Select(req, h.At(at(time.Minute+2*time.Second)), &dec); !errors.Is(err, selector.ErrTierUnavailable) {
+	h.Observe(b.Index, time.Second, true, at(time.Minute+600*time.Millisecond))
+	if err := ix.Select(req, h.At(at(time.Minute+700*time.Millisecond)), &dec); !errors.Is(err, selector.ErrTierUnavailable) {
 		t.Fatalf("all ejected: %v", err)
 	}
 	// Through the latest time Health has seen (the last Observe).
@@ -243,26 +273,36 @@ func TestSelectWithHealth(t *testing.T) {
 }
 
 // Observe reports the failure that ejects a route and the first success
-// after it, once each.
+// after it, once each; a failure that only lengthens the ejection, and a
+// success of a request sent before it, report nothing.
 func TestObserveTransitions(t *testing.T) {
 	h := NewHealth("a")
-	t0 := time.Unix(1_800_000_000, 0)
-	for i := range EjectAfter - 1 {
-		if got := h.Observe(0, 0, true, t0); got != Unchanged {
-			t.Fatalf("failure %d: %v, want Unchanged", i+1, got)
+	steps := []struct {
+		name       string
+		at         time.Duration
+		latency    time.Duration
+		failed     bool
+		retryAfter time.Duration
+		want       Transition
+	}{
+		{name: "first failure", failed: true, want: Ejected},
+		{name: "failure while ejected", at: 100 * time.Millisecond, failed: true, want: Unchanged},
+		{name: "Retry-After while ejected", at: 200 * time.Millisecond, failed: true, retryAfter: 2 * time.Second, want: Unchanged},
+		{name: "success sent before the ejection", at: 300 * time.Millisecond, latency: time.Second, want: Unchanged},
+		{name: "failure once back, doubling", at: 3 * time.Second, failed: true, want: Unchanged},
+		{name: "first success after", at: 5 * time.Second, latency: time.Millisecond, want: Recovered},
+		{name: "second success", at: 6 * time.Second, latency: time.Millisecond, want: Unchanged},
+		{name: "a new streak", at: 7 * time.Second, failed: true, want: Ejected},
+	}
+	for _, s := range steps {
+		var got Transition
+		if s.retryAfter > 0 {
+			got = h.ObserveFailure(0, s.latency, s.retryAfter, at(s.at))
+		} else {
+			got = h.Observe(0, s.latency, s.failed, at(s.at))
 		}
-	}
-	if got := h.Observe(0, 0, true, t0); got != Ejected {
-		t.Fatalf("failure %d: %v, want Ejected", EjectAfter, got)
-	}
-	if got := h.Observe(0, 0, true, t0); got != Unchanged {
-		t.Fatalf("a failure while ejected: %v, want Unchanged", got)
-	}
-	later := t0.Add(EjectFor)
-	if got := h.Observe(0, time.Millisecond, false, later); got != Recovered {
-		t.Fatalf("first success after the ejection: %v, want Recovered", got)
-	}
-	if got := h.Observe(0, time.Millisecond, false, later); got != Unchanged {
-		t.Fatalf("second success: %v, want Unchanged", got)
+		if got != s.want {
+			t.Fatalf("%s: %v, want %v", s.name, got, s.want)
+		}
 	}
 }

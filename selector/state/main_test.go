@@ -30,6 +30,8 @@ type (
 	routeHealth interface {
 		selector.Health
 		Observe(route int, latency time.Duration, failed bool, now time.Time) Transition
+		ObserveFailure(route int, latency, retryAfter time.Duration, now time.Time) Transition
+		DownUntil(route int) time.Time
 		AdmitRoute(route, rpmLimit int, now time.Time) bool
 	}
 )

@@ -23,6 +23,11 @@ type RouteHealth interface {
 	// Observe records an outcome and reports whether it ejected the
 	// route or was its first success since.
 	Observe(route int, latency time.Duration, failed bool, now time.Time) state.Transition
+	// ObserveFailure records a failure whose provider asked, through
+	// Retry-After, for retryAfter before the next request.
+	ObserveFailure(route int, latency, retryAfter time.Duration, now time.Time) state.Transition
+	// DownUntil is the end of the route's latest ejection.
+	DownUntil(route int) time.Time
 	AdmitRoute(route, rpmLimit int, now time.Time) bool
 	// Advance moves the view's clock, so ejections end even when no
 	// request reaches the ejected routes.

@@ -55,6 +55,8 @@ type chatState struct {
 	routeJSON  []byte // the cpen_route object, built once per request
 	aliasJSON  []byte // the alias as a JSON string
 	settled    bool
+	// retryAfter is the wait a provider's 429 or 503 asked for (0: none).
+	retryAfter time.Duration
 	credit     creditState
 }
 

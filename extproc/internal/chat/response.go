@@ -3,9 +3,10 @@ package chat
 import (
 	"bytes"
 	"fmt"
-	"github.com/cpen/router/selector/state"
+	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -15,6 +16,7 @@ import (
 	"github.com/cpen/router/extproc/internal/stream"
 	"github.com/cpen/router/extproc/jsonbody"
 	"github.com/cpen/router/selector"
+	"github.com/cpen/router/selector/state"
 )
 
 // providerHeaderPrefixes name response headers that would tell the client
@@ -47,6 +49,9 @@ func (c *chat) ResponseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingR
 	hm := h.GetHeaders()
 	c.status = atoi(stream.HeaderBytes(hm, ":status"))
 	c.credit.providerStatus = c.status
+	if c.status == 429 || c.status == 503 {
+		c.retryAfter = parseRetryAfter(stream.HeaderBytes(hm, "retry-after"), c.cfg.Now())
+	}
 	ctype := stream.HeaderBytes(hm, "content-type")
 	enc := string(stream.HeaderBytes(hm, "content-encoding"))
 	plain := enc == "" || enc == "identity"
@@ -242,11 +247,17 @@ func (c *chat) settle() {
 		// reset it) says nothing about the route: counting it would let
 		// any client eject a tier by hanging up.
 		failed := c.status >= 500 || c.status == 429
-		switch c.v.Health.Observe(route.Index, now.Sub(c.start), failed, now) {
+		var tr state.Transition
+		if failed {
+			tr = c.v.Health.ObserveFailure(route.Index, now.Sub(c.start), c.retryAfter, now)
+		} else {
+			tr = c.v.Health.Observe(route.Index, now.Sub(c.start), false, now)
+		}
+		switch tr {
 		case state.Ejected:
 			x.Log().Info("route ejected", zap.String("route_id", route.ID), zap.String("alias", c.decision.Tier.Alias),
-				zap.String("cause", fmt.Sprintf("%d consecutive upstream failures, the last with status %d", state.EjectAfter, c.status)),
-				zap.String("ejected_for", state.EjectFor.String()))
+				zap.String("cause", fmt.Sprintf("upstream failure with status %d", c.status)),
+				zap.String("ejected_for", c.v.Health.DownUntil(route.Index).Sub(now).String()))
 		case state.Recovered:
 			x.Log().Info("route recovered", zap.String("route_id", route.ID), zap.String("alias", c.decision.Tier.Alias),
 				zap.String("cause", fmt.Sprintf("a success (status %d) after its ejection", c.status)))
@@ -278,6 +289,25 @@ func (c *chat) Finish() {
 		c.settleCredit(c.cfg.Now())
 	}
 	c.park()
+}
+
+// parseRetryAfter reads a Retry-After value: delay seconds, or an HTTP
+// date taken against now. Anything else, and a date already past, is 0.
+func parseRetryAfter(v []byte, now time.Time) time.Duration {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 {
+		return 0
+	}
+	if v[0] >= '0' && v[0] <= '9' {
+		// atoi refuses what is not all digits, and caps the value well
+		// above any bound health applies.
+		return time.Duration(atoi(v)) * time.Second
+	}
+	t, err := http.ParseTime(string(v))
+	if err != nil || !t.After(now) {
+		return 0
+	}
+	return t.Sub(now)
 }
 
 // atoi parses a small non-negative decimal such as a :status; 0 if malformed.
