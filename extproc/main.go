@@ -163,6 +163,13 @@ func Main(ctx context.Context, args []string, stderr io.Writer, reload <-chan os
 		limit = messageLimit(v.MaxBody)
 	}
 	srv.msgLimit.Store(int64(limit))
+	bound := stream.NewBound(set.MaxStreams, log, metrics, nil)
+	// After a burst the memory of its bodies goes back to the system once
+	// no stream is left, rather than at the runtime's next forced
+	// collection minutes later.
+	idleDone := make(chan struct{})
+	go func() { defer close(idleDone); returnMemoryWhenIdle(ctx, bound, idleCheck, freeOSMemory) }()
+	defer func() { cancel(); <-idleDone }()
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(limit), grpc.MaxSendMsgSize(limit+grpcHeadroom),
 		grpc.ForceServerCodecV2(codec),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveMinTime, PermitWithoutStream: true}),
@@ -170,7 +177,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer, reload <-chan os
 		// per request would grow its stack again every time.
 		grpc.NumStreamWorkers(streamWorkers),
 		// Past --max-streams a stream is refused at once, not queued.
-		grpc.ChainStreamInterceptor(stream.NewBound(set.MaxStreams, log, metrics, nil).StreamInterceptor()))
+		grpc.ChainStreamInterceptor(bound.StreamInterceptor()))
 	extprocv3.RegisterExternalProcessorServer(gs, srv)
 	hs := newGRPCHealth(srv)
 	healthpb.RegisterHealthServer(gs, hs)

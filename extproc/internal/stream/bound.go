@@ -34,6 +34,8 @@ type Bound struct {
 	// refused counts the refusals since then.
 	lastLog atomic.Int64
 	refused atomic.Int64
+	// admitted counts the streams admitted so far.
+	admitted atomic.Uint64
 }
 
 // NewBound admits at most max concurrent streams; max must be > 0. m may
@@ -51,10 +53,14 @@ func (b *Bound) Max() int { return cap(b.slots) }
 // InFlight is the number of streams admitted and not yet ended.
 func (b *Bound) InFlight() int { return len(b.slots) }
 
+// Admitted is the number of streams admitted so far.
+func (b *Bound) Admitted() uint64 { return b.admitted.Load() }
+
 // acquire takes a slot without waiting; false when every slot is taken.
 func (b *Bound) acquire() bool {
 	select {
 	case b.slots <- struct{}{}:
+		b.admitted.Add(1)
 		return true
 	default:
 		return false
