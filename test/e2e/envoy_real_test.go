@@ -103,8 +103,8 @@ func startEnvoy(t *testing.T, bin, grpcAddr string, clusters map[string]string) 
 	exited := make(chan error, 1)
 	go func() {
 		drained := make(chan struct{})
-		go func() { defer close(drained); logs.readFrom(stdout) }()
-		logs.readFrom(stderr)
+		go func() { defer close(drained); logs.ReadFrom(stdout) }()
+		logs.ReadFrom(stderr)
 		<-drained
 		exited <- cmd.Wait()
 	}()

@@ -4,9 +4,9 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
+	"github.com/cpen/router/test/proctest"
 	"io"
 	"net"
 	"net/http"
@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,28 +41,13 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	// make test builds bin/cpen-extproc and names it in CPEN_BIN; a bare
-	// go test builds its own.
-	binPath = os.Getenv("CPEN_BIN")
-	if binPath == "" {
-		dir, err := os.MkdirTemp("", "cpen-e2e-bin")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		binPath = filepath.Join(dir, "cpen-extproc")
-		cmd := exec.Command("go", "build", "-tags", "vtprotobuf", "-o", binPath, "github.com/cpen/router/extproc/cmd/cpen-extproc")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build cpen-extproc:", err)
-			return 1
-		}
-	}
-	if _, err := os.Stat(binPath); err != nil {
-		fmt.Fprintln(os.Stderr, "cpen-extproc binary:", err)
+	bin, cleanup, err := proctest.Binary()
+	defer cleanup()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	binPath = bin
 	if err := checkEnvoyBin(); err != nil {
 		fmt.Fprintln(os.Stderr, "envoy binary:", err)
 		return 1
@@ -171,7 +155,7 @@ func startSidecar(t *testing.T, catalogPath string, extraArgs ...string) *sideca
 		t.Fatal(err)
 	}
 	logsDone := make(chan struct{})
-	go func() { defer close(logsDone); sc.logs.readFrom(stderr) }()
+	go func() { defer close(logsDone); sc.logs.ReadFrom(stderr) }()
 	t.Cleanup(func() {
 		if sc.killed {
 			_ = sc.cmd.Wait()
@@ -305,26 +289,7 @@ func ctx(t *testing.T) context.Context {
 }
 
 // logBuffer keeps the sidecar's stderr for assertions.
-type logBuffer struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logBuffer) readFrom(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		l.mu.Lock()
-		l.lines = append(l.lines, sc.Text())
-		l.mu.Unlock()
-	}
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
-}
+type logBuffer = proctest.Log
 
 func mockReply(status int, body string, headerKV ...string) mockprovider.Reply {
 	h := http.Header{"Content-Type": {"application/json"}}

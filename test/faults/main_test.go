@@ -2,9 +2,8 @@ package faults
 
 import (
 	"fmt"
+	"github.com/cpen/router/test/proctest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 )
 
@@ -19,28 +18,13 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	// make builds bin/cpen-extproc and names it in CPEN_BIN; a bare go test
-	// builds its own.
-	binPath = os.Getenv("CPEN_BIN")
-	if binPath == "" {
-		dir, err := os.MkdirTemp("", "cpen-faults-bin")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		binPath = filepath.Join(dir, "cpen-extproc")
-		cmd := exec.Command("go", "build", "-tags", "vtprotobuf", "-o", binPath, "github.com/cpen/router/extproc/cmd/cpen-extproc")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build cpen-extproc:", err)
-			return 1
-		}
-	}
-	if _, err := os.Stat(binPath); err != nil {
-		fmt.Fprintln(os.Stderr, "cpen-extproc binary:", err)
+	bin, cleanup, err := proctest.Binary()
+	defer cleanup()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	binPath = bin
 	code := m.Run()
 	if results.len() > 0 {
 		md := results.markdown()

@@ -1,9 +1,10 @@
 package faults
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/cpen/router/test/proctest"
+	"github.com/cpen/router/test/redistest"
 	"io"
 	"net"
 	"net/http"
@@ -12,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -80,7 +80,7 @@ func startSidecar(t *testing.T, catalog, grpcAddr string, extra ...string) *side
 		t.Fatal(err)
 	}
 	logsDone := make(chan struct{})
-	go func() { defer close(logsDone); sc.logs.readFrom(stderr) }()
+	go func() { defer close(logsDone); sc.logs.ReadFrom(stderr) }()
 	go func() { <-logsDone; sc.exited <- sc.cmd.Wait() }()
 	t.Cleanup(func() {
 		if !sc.done {
@@ -89,7 +89,7 @@ func startSidecar(t *testing.T, catalog, grpcAddr string, extra ...string) *side
 			}
 		}
 		if t.Failed() {
-			t.Logf("cpen-extproc %s log (tail):\n%s", sc.grpcAddr, sc.logs.tail(40))
+			t.Logf("cpen-extproc %s log (tail):\n%s", sc.grpcAddr, sc.logs.Tail(40))
 		}
 	})
 	sc.waitReady()
@@ -122,7 +122,7 @@ func (s *sidecar) waitReady() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	s.t.Fatalf("cpen-extproc not ready; log:\n%s", s.logs.tail(40))
+	s.t.Fatalf("cpen-extproc not ready; log:\n%s", s.logs.Tail(40))
 }
 
 // get fetches an admin path; code 0 when the listener does not answer.
@@ -153,26 +153,7 @@ func (s *sidecar) counter(series string) int {
 }
 
 // logBuffer keeps a process's stderr.
-type logBuffer struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logBuffer) readFrom(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		l.mu.Lock()
-		l.lines = append(l.lines, sc.Text())
-		l.mu.Unlock()
-	}
-}
-
-func (l *logBuffer) tail(n int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines[max(0, len(l.lines)-n):], "\n")
-}
+type logBuffer = proctest.Log
 
 // redisProc is a redis-server on a fixed port that the test may kill with
 // SIGKILL and start again on the same port, as a restarted Redis pod is.
@@ -212,7 +193,7 @@ func (r *redisProc) start() {
 	r.wait = make(chan error, 1)
 	go func(cmd *exec.Cmd, ch chan error) { ch <- cmd.Wait() }(r.cmd, r.wait)
 	deadline := time.Now().Add(10 * time.Second)
-	for !redisPing(r.addr) {
+	for !redistest.Ping(r.addr) {
 		if time.Now().After(deadline) {
 			r.t.Fatalf("redis-server on %s did not answer PING:\n%s", r.addr, r.out)
 		}
@@ -229,18 +210,3 @@ func (r *redisProc) kill() {
 
 func (r *redisProc) pause()  { _ = r.cmd.Process.Signal(syscall.SIGSTOP) }
 func (r *redisProc) resume() { _ = r.cmd.Process.Signal(syscall.SIGCONT) }
-
-// redisPing speaks RESP directly.
-func redisPing(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && line == "+PONG\r\n"
-}

@@ -70,7 +70,7 @@ func tryStart(t testing.TB, bin string) (*Server, error) {
 			return nil, fmt.Errorf("redis-server exited (%v):\n%s", err, r.out)
 		default:
 		}
-		if ping(r.Addr) {
+		if Ping(r.Addr) {
 			r.wait = exited
 			return r, nil
 		}
@@ -114,8 +114,9 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// ping speaks RESP directly, so waiting starts no client goroutines.
-func ping(addr string) bool {
+// Ping reports whether a Redis answers PING at addr. It speaks RESP
+// directly, so waiting starts no client goroutines.
+func Ping(addr string) bool {
 	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 	if err != nil {
 		return false
