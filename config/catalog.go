@@ -47,6 +47,10 @@ type Catalog struct {
 	Keys                      []Key
 	CreditPacks               []CreditPack
 	Checkout                  Checkout
+	// Digest names this catalog's content: the first 12 hex digits of the
+	// SHA-256 of the file's bytes, so replicas (and dashboards) can tell
+	// which catalog each one serves.
+	Digest string
 	// Warnings are problems that do not stop the catalog from loading,
 	// such as a route priced outside its tier's band.
 	Warnings []string

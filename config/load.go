@@ -99,6 +99,7 @@ func Load(data []byte) (*Catalog, error) {
 	if len(v.problems) > 0 {
 		return nil, fmt.Errorf("%w:\n%w", ErrInvalidCatalog, errors.Join(v.problems...))
 	}
+	cat.Digest = digest(data)
 	return cat, nil
 }
 

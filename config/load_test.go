@@ -346,6 +346,8 @@ func TestDemoCatalogMatchesDefault(t *testing.T) {
 		demo.Providers[i].Cluster = def.Providers[i].Cluster
 		demo.Providers[i].APIKeyEnv, demo.Providers[i].APIKeyFile = def.Providers[i].APIKeyEnv, def.Providers[i].APIKeyFile
 	}
+	// The files differ in bytes, so in their digests.
+	demo.Digest = def.Digest
 	if !reflect.DeepEqual(def, demo) {
 		t.Error("test/demo/catalog.yaml differs from config/default_catalog.yaml beyond provider clusters")
 	}
@@ -386,5 +388,29 @@ func TestCreditSettings(t *testing.T) {
 	_, err = Load([]byte("reserve_output_tokens: 10000001\n" + tiers))
 	if want := "reserve_output_tokens: must lie in [1, 10000000], got 10000001"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("error %v, want %q", err, want)
+	}
+}
+
+// TestDigest checks that a catalog is named by its bytes: the same file
+// gives the same digest, and a change of one byte another.
+func TestDigest(t *testing.T) {
+	data, err := os.ReadFile("../test/demo/catalog.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Load(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	if want := hex.EncodeToString(sum[:])[:12]; a.Digest != want {
+		t.Fatalf("digest %q, want %q", a.Digest, want)
+	}
+	b, err := Load(append(data, []byte("\n# another comment\n")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Digest == a.Digest || len(b.Digest) != 12 {
+		t.Fatalf("digest %q after an edit, was %q", b.Digest, a.Digest)
 	}
 }

@@ -39,7 +39,7 @@ func (s *Server) Apply(c *config.Catalog) error {
 	}
 	v, err := catalog.Compile(c, secrets,
 		func(ids []string) catalog.RouteHealth { return s.opts.newHealth(prevHealth, ids) },
-		func(id string) catalog.ServedCounter { return s.metrics.routeCounters(id) })
+		func(r *selector.Route) catalog.RouteMetrics { return s.metrics.routeSeries(r) })
 	if err != nil {
 		return err
 	}
@@ -51,6 +51,7 @@ func (s *Server) Apply(c *config.Catalog) error {
 		return errors.New("another catalog was applied meanwhile; this one is refused")
 	}
 	s.ready.signal()
+	s.metrics.catalogApplied(c, s.opts.now())
 	if prev != nil {
 		s.metrics.forgetRoutes(droppedRoutes(prev.Index, v.Index))
 	}

@@ -284,6 +284,9 @@ func redisOptions(set config.Settings) *redis.Options {
 func sharedState(opt *redis.Options, set config.Settings, m *Metrics, log *zap.Logger, down func(bool)) (*redis.Client, *redisstate.Store) {
 	addr := opt.Addr
 	rdb := redis.NewClient(opt)
+	if m != nil {
+		rdb.AddHook(redisTiming{m})
+	}
 	closed := set.RedisFailureMode == config.FailClosed
 	served := "this replica serves on its own RPM windows and pins, and refuses requests that must reserve credit"
 	if closed {

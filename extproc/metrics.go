@@ -2,10 +2,11 @@ package extproc
 
 import (
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cpen/router/extproc/internal/catalog"
+	"github.com/cpen/router/config"
 	"github.com/cpen/router/extproc/internal/chat"
 	"github.com/cpen/router/extproc/internal/stream"
 )
@@ -24,12 +25,17 @@ type Metrics struct {
 	redisUpGauge  prometheus.Gauge
 	redisOnce     sync.Once
 	reg           prometheus.Registerer
+	genAI         genAI
+	processing    *prometheus.HistogramVec
+	// byPhase are processing's series, resolved once.
+	byPhase     [stream.NumPhases]prometheus.Observer
+	catalogInfo *prometheus.GaugeVec
+	redisTime   *prometheus.HistogramVec
 }
 
 var (
-	_ stream.Metrics        = (*Metrics)(nil)
-	_ chat.Metrics          = (*Metrics)(nil)
-	_ catalog.ServedCounter = (*routeCounters)(nil)
+	_ stream.Metrics = (*Metrics)(nil)
+	_ chat.Metrics   = (*Metrics)(nil)
 )
 
 // NewMetrics registers the series on reg (never the global registry).
@@ -69,8 +75,45 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "cpen_redis_up",
 		Help: "1 while the shared-state Redis answers, 0 while it fails (the failure mode then decides what is served); absent without Redis.",
 	})
-	reg.MustRegister(m.servedTotal, m.rejectedTotal, m.redisErrors, m.reloads, m.spend, m.refusals, m.reservations)
+	m.genAI = newGenAI()
+	m.processing = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "cpen_extproc_processing_seconds",
+		Help:    "The sidecar's own time per ext_proc message, from its receipt to the answer's send, by phase; phase total is a request's sum over its messages.",
+		Buckets: processingBuckets,
+	}, []string{"phase"})
+	for p := range stream.NumPhases {
+		m.byPhase[p] = m.processing.WithLabelValues(p.String())
+	}
+	m.catalogInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cpen_catalog_info",
+		Help: "The catalog in force: version is the first 12 hex digits of the file's SHA-256, loaded_at when this replica applied it (RFC 3339, UTC). Always 1.",
+	}, []string{"version", "loaded_at"})
+	m.redisTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "cpen_redis_duration_seconds",
+		Help:    "Shared-state Redis calls' duration in seconds, failures included, by Redis command.",
+		Buckets: redisBuckets,
+	}, []string{"op"})
+	reg.MustRegister(m.servedTotal, m.rejectedTotal, m.redisErrors, m.reloads, m.spend, m.refusals, m.reservations,
+		m.processing, m.catalogInfo, m.redisTime)
+	reg.MustRegister(m.genAI.collectors()...)
 	return m
+}
+
+// Processed records the sidecar's own time on one message, or on a whole
+// request.
+func (m *Metrics) Processed(p stream.Phase, d time.Duration) {
+	if m != nil {
+		m.byPhase[p].Observe(d.Seconds())
+	}
+}
+
+// catalogApplied makes the catalog-info series name c, alone.
+func (m *Metrics) catalogApplied(c *config.Catalog, at time.Time) {
+	if m == nil {
+		return
+	}
+	m.catalogInfo.Reset()
+	m.catalogInfo.WithLabelValues(c.Digest, at.UTC().Format(time.RFC3339)).Set(1)
 }
 
 // statusClasses is how many status classes label upstream statuses:
@@ -84,42 +127,16 @@ func statusClass(i int) string {
 	return string(rune('0'+i)) + "xx"
 }
 
-// routeCounters are one route's served counters by status class, resolved
-// once per catalog version so the hot path does no label lookup.
-type routeCounters [statusClasses]prometheus.Counter
-
-func (m *Metrics) routeCounters(route string) *routeCounters {
-	var rc routeCounters
-	if m == nil {
-		return &rc
-	}
-	for i := range rc {
-		rc[i] = m.servedTotal.WithLabelValues(route, statusClass(i))
-	}
-	return &rc
-}
-
-// forgetRoutes deletes the served series of routes a catalog no longer
-// has, so a route's series live exactly as long as the route. A request
-// still finishing on such a route counts into a series nobody exports.
+// forgetRoutes deletes the series of routes a catalog no longer has, so a
+// route's series live exactly as long as the route. A request still
+// finishing on such a route counts into a series nobody exports.
 func (m *Metrics) forgetRoutes(ids []string) {
 	if m == nil {
 		return
 	}
 	for _, id := range ids {
 		m.servedTotal.DeletePartialMatch(prometheus.Labels{"route_id": id})
-	}
-}
-
-// Served counts one request the route served, by the provider's status
-// (0: no answer).
-func (rc *routeCounters) Served(status int) {
-	i := status / 100
-	if i < 0 || i >= len(rc) {
-		i = 0
-	}
-	if c := rc[i]; c != nil {
-		c.Inc()
+		m.genAI.forget(id)
 	}
 }
 

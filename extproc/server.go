@@ -154,6 +154,9 @@ func NewServer(log *zap.Logger, m *Metrics, opts ...Option) *Server {
 	}
 	s := &Server{opts: o, log: log, metrics: m}
 	s.stream = s.newStream()
+	if m != nil {
+		m.reg.MustRegister(newRouteUp(&s.versions, o.now))
+	}
 	return s
 }
 

@@ -129,6 +129,7 @@ func newRoute(cr *config.Route, rate, fee, share decimal.Decimal) *Route {
 		FeeRate: fee,
 	}
 	r.MetaJSON = buildMetaJSON(r)
+	r.EstimatedTotalText = FormatPrice(r.EstimatedTotal)
 	r.pinnedReason = pinnedReason(r.ID)
 	r.setFixedCost()
 	return r

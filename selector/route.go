@@ -31,6 +31,9 @@ type Route struct {
 	// MetaJSON is the route's static cpen_route fields, from route_id to
 	// estimated_total_usd_per_1m, without braces or outer commas.
 	MetaJSON []byte
+	// EstimatedTotalText is EstimatedTotal as cpen_route prints it, for
+	// the request's log metadata.
+	EstimatedTotalText string
 
 	// inFixed and outFixed are the visible prices in fixed-point form,
 	// valid when costExact (see FixedCost).
@@ -69,4 +72,12 @@ func newFixedRoute(r *Route, family int32) fixedRoute {
 		live:   r.Status == config.RouteLive,
 		exact:  exact,
 	}
+}
+
+// Alias is the public alias of the route's tier.
+func (r *Route) Alias() string {
+	if r.tier == nil {
+		return ""
+	}
+	return r.tier.Alias
 }

@@ -8,12 +8,12 @@ package catalog
 import (
 	"encoding/hex"
 	"fmt"
-	"github.com/cpen/router/selector/state"
 	"sync/atomic"
 	"time"
 
 	"github.com/cpen/router/config"
 	"github.com/cpen/router/selector"
+	"github.com/cpen/router/selector/state"
 )
 
 // RouteHealth is the live state of the routes of one catalog version, by
@@ -34,10 +34,34 @@ type RouteHealth interface {
 	Advance(now time.Time)
 }
 
-// ServedCounter counts the requests one route served, by the status the
-// provider answered with (0: none).
-type ServedCounter interface {
+// Operation is what a routed request asks of its provider: a metric label.
+type Operation uint8
+
+// The operations, as gen_ai_operation_name labels them.
+const (
+	OpChat Operation = iota
+	OpExtraction
+	NumOperations
+)
+
+// String is the operation's label.
+func (o Operation) String() string { return [...]string{"chat", "extraction"}[o] }
+
+// RouteMetrics records what one route served. Implementations resolve
+// their series once per catalog version, so the hot path does no label
+// lookup.
+type RouteMetrics interface {
+	// Served counts a request by the status the provider answered with
+	// (0: none).
 	Served(status int)
+	// Finished records a routed request's duration, from its routing to
+	// the end of its answer; errorType is empty on success.
+	Finished(op Operation, d time.Duration, errorType string)
+	// FirstToken records a stream's time from its routing to its first
+	// answer chunk.
+	FirstToken(op Operation, d time.Duration)
+	// Tokens records the usage a provider reported.
+	Tokens(op Operation, input, output int64)
 }
 
 // Source gives the version in force; nil before the first.
@@ -54,8 +78,8 @@ type Version struct {
 	Index     *selector.Index
 	Providers map[string]*Upstream
 	Health    RouteHealth
-	// Served are the routes' counters, by selector.Route.Index.
-	Served   []ServedCounter
+	// Routes are the routes' metrics, by selector.Route.Index.
+	Routes   []RouteMetrics
 	MaxBody  int64 // largest client body
 	MaxDepth int   // nesting bound of client JSON bodies
 	keys     map[[32]byte]*config.Key
@@ -63,10 +87,10 @@ type Version struct {
 
 // Compile builds the version of c. secrets are the providers' keys by
 // provider name; bind gives the version its route health from its route
-// ids, in selector.Route.Index order; served gives each route its counter.
+// ids, in selector.Route.Index order; metrics gives each route its series.
 // Only a catalog config.Load would refuse fails here.
 func Compile(c *config.Catalog, secrets map[string]string, bind func(ids []string) RouteHealth,
-	served func(routeID string) ServedCounter) (*Version, error) {
+	metrics func(r *selector.Route) RouteMetrics) (*Version, error) {
 	ix, err := selector.NewIndex(c)
 	if err != nil {
 		return nil, fmt.Errorf("compile routes: %w", err)
@@ -93,7 +117,7 @@ func Compile(c *config.Catalog, secrets map[string]string, bind func(ids []strin
 	ids := make([]string, len(routes))
 	for i, r := range routes {
 		ids[i] = r.ID
-		v.Served = append(v.Served, served(r.ID))
+		v.Routes = append(v.Routes, metrics(r))
 	}
 	v.Health = bind(ids)
 	return v, nil

@@ -223,6 +223,7 @@ func (c *chat) decide(aliasBytes []byte) error {
 	c.bufs.route = c.appendRouteJSON(c.bufs.route[:0], task)
 	c.routeJSON = c.bufs.route
 	c.aliasJSON = appendJSONString(nil, c.decision.Tier.Alias)
+	c.routedMetadata()
 	if ce := x.Log().Check(zap.DebugLevel, "route selected"); ce != nil {
 		ce.Write(zap.ByteString("request_id", x.RequestID()), zap.String("key_id", c.key.ID),
 			zap.String("route_id", route.ID), zap.String("reason_code", c.decision.ReasonCode))

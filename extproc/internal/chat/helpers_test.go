@@ -15,6 +15,7 @@ import (
 	"github.com/cpen/router/config"
 	"github.com/cpen/router/extproc/internal/catalog"
 	"github.com/cpen/router/extproc/internal/stream"
+	"github.com/cpen/router/selector"
 	"github.com/cpen/router/selector/state"
 )
 
@@ -30,9 +31,12 @@ const seedRequest = `{"model":"cpen/middle","messages":[{"role":"user","content"
 // noCount counts nothing.
 type noCount struct{}
 
-var _ catalog.ServedCounter = noCount{}
+var _ catalog.RouteMetrics = noCount{}
 
-func (noCount) Served(int) {}
+func (noCount) Served(int)                                        {}
+func (noCount) Finished(catalog.Operation, time.Duration, string) {}
+func (noCount) FirstToken(catalog.Operation, time.Duration)       {}
+func (noCount) Tokens(catalog.Operation, int64, int64)            {}
 
 // newVersion compiles the test catalog with fresh route health and the
 // providers' keys set.
@@ -44,7 +48,7 @@ func newVersion(tb testing.TB) *catalog.Version {
 	}
 	v, err := catalog.Compile(cat, map[string]string{"prov_a": "sk-prov-a", "prov_b": "sk-prov-b"},
 		func(ids []string) catalog.RouteHealth { return state.NewHealth(ids...) },
-		func(string) catalog.ServedCounter { return noCount{} })
+		func(*selector.Route) catalog.RouteMetrics { return noCount{} })
 	if err != nil {
 		tb.Fatal(err)
 	}

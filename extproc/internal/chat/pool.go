@@ -47,6 +47,8 @@ func newChat(x *stream.Exchange, cfg *Config, guest bool) *chat {
 // before the stream ends.
 type buffers struct {
 	req, resp, route []byte
+	// cost is the receipt's text for the log metadata.
+	cost []byte
 }
 
 // maxKeptBuffer bounds what a parked processor keeps, so one large body
@@ -60,7 +62,7 @@ func (b buffers) reset() buffers {
 		}
 		return p[:0]
 	}
-	return buffers{req: keep(b.req), resp: keep(b.resp), route: keep(b.route)}
+	return buffers{req: keep(b.req), resp: keep(b.resp), route: keep(b.route), cost: b.cost[:0]}
 }
 
 // park clears a finished chat processor and leaves it on its exchange for

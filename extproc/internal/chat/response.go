@@ -134,6 +134,9 @@ func (c *chat) ResponseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespons
 	if c.credit.res.Reserved {
 		c.renew(c.cfg.Now())
 	}
+	if c.streaming && c.bodyMsgs == 1 {
+		c.firstChunk(c.cfg.Now())
+	}
 	var out []byte
 	switch {
 	case c.streaming:
@@ -243,6 +246,8 @@ func (c *chat) settle() {
 	now := c.cfg.Now()
 	route := c.decision.Route
 	if c.status > 0 {
+		// The answer this settles goes out with the outcome.
+		c.outcomeMetadata()
 		// A stream that ended with no answer (the client hung up, Envoy
 		// reset it) says nothing about the route: counting it would let
 		// any client eject a tier by hanging up.
@@ -268,7 +273,7 @@ func (c *chat) settle() {
 			RouteID: route.ID, ModelFamily: route.ModelFamily, VisibleTotal: route.VisibleTotal,
 		}, now)
 	}
-	c.v.Served[route.Index].Served(c.status)
+	c.v.Routes[route.Index].Served(c.status)
 	// Envoy's access log has the request; this line is for debugging.
 	if ce := x.Log().Check(zap.DebugLevel, "request served"); ce != nil {
 		ce.Write(zap.ByteString("request_id", x.RequestID()), zap.String("key_id", c.key.ID), zap.String("route_id", route.ID),
@@ -279,14 +284,17 @@ func (c *chat) settle() {
 // Finish settles a request whose stream ended before its response did,
 // and parks the processor for the next request on the exchange.
 func (c *chat) Finish() {
-	if c.decided && !c.settled {
+	incomplete := c.decided && !c.settled
+	if incomplete {
 		// The stream ended before the response did (client gone, upstream
 		// reset): no health verdict, and never move the pin.
 		c.status = 0
 		c.settle()
 	}
 	if c.decided {
-		c.settleCredit(c.cfg.Now())
+		now := c.cfg.Now()
+		c.settleCredit(now)
+		c.observeEnd(now, incomplete)
 	}
 	c.park()
 }

@@ -44,6 +44,8 @@ func (c *countingMetrics) Rejected(code string) {
 	c.n[code]++
 }
 
+func (c *countingMetrics) Processed(Phase, time.Duration) {}
+
 func (c *countingMetrics) count(code string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

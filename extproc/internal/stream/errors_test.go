@@ -117,6 +117,8 @@ var _ Metrics = (*counted)(nil)
 
 func (c *counted) Rejected(code string) { *c = append(*c, code) }
 
+func (c *counted) Processed(Phase, time.Duration) {}
+
 // reply is an error reply as a client reads it.
 type reply struct {
 	status  int32

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -30,6 +31,42 @@ type Exchange struct {
 	// this pooled exchange, so that processors with state do not allocate
 	// it per request. Only the processor that parked it knows its type.
 	parked any
+	// md is the next answer's dynamic metadata; kept with the pooled
+	// exchange, like parked.
+	md *Metadata
+	// msgStart is when the message in hand was received; processing sums
+	// the sidecar's own time over the request's messages so far.
+	msgStart   time.Time
+	processing time.Duration
+	// refusedStatus and refusedCode are the error reply's, once the
+	// transport refused the request.
+	refusedStatus int
+	refusedCode   string
+}
+
+// Refusal is the status and error code of the reply that refused the
+// request; ok is false while it is not refused.
+func (x *Exchange) Refusal() (status int, code string, ok bool) {
+	return x.refusedStatus, x.refusedCode, x.refusedStatus != 0
+}
+
+// Metadata is the dynamic metadata of the next answer: fields set on it go
+// out with the answer to the message in hand.
+func (x *Exchange) Metadata() *Metadata {
+	if x.md == nil {
+		x.md = new(Metadata)
+	}
+	return x.md
+}
+
+// Processing is the sidecar's own time on this request so far: every
+// earlier message from its receipt to its answer's send, and the message
+// in hand up to now.
+func (x *Exchange) Processing() time.Duration {
+	if x.msgStart.IsZero() {
+		return x.processing
+	}
+	return x.processing + time.Since(x.msgStart)
 }
 
 // Context is the stream's context: calls to shared state end with it.
@@ -74,6 +111,9 @@ func (x *Exchange) Handle(req *extprocv3.ProcessingRequest) (*extprocv3.Processi
 		if _, ok := resp.Response.(*extprocv3.ProcessingResponse_ImmediateResponse); ok {
 			x.phase = rejected
 		}
+		if x.md != nil {
+			x.md.attach(resp)
+		}
 		return resp, nil
 	}
 	r, ok := refusalOf(err)
@@ -87,7 +127,14 @@ func (x *Exchange) Handle(req *extprocv3.ProcessingRequest) (*extprocv3.Processi
 	}
 	x.Log().Info("request rejected", zap.ByteString("request_id", x.requestID), zap.Int("status", row.status),
 		zap.String("code", row.code), zap.String("detail", r.detail))
-	return errorReply(r), nil
+	x.refusedStatus, x.refusedCode = row.status, row.code
+	md := x.Metadata()
+	md.SetString("status", "rejected")
+	md.SetString("error_code", row.code)
+	md.SetNumber("processing_us", float64(x.Processing().Microseconds()))
+	resp = errorReply(r)
+	md.attach(resp)
+	return resp, nil
 }
 
 func (x *Exchange) step(req *extprocv3.ProcessingRequest) (*extprocv3.ProcessingResponse, error) {

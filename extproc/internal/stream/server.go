@@ -23,6 +23,10 @@ type Metrics interface {
 	// Rejected counts one request refused with an error reply, under the
 	// metric label of its cause.
 	Rejected(code string)
+	// Processed records the sidecar's own time on one message, from its
+	// receipt to its answer's send, by phase; PhaseTotal is a request's
+	// sum over its messages, recorded when its stream ends.
+	Processed(p Phase, d time.Duration)
 }
 
 // Config is what a Server is built from.
@@ -70,7 +74,13 @@ func (s *Server) Exchange(ctx context.Context) *Exchange {
 // Release ends the stream's processing and recycles its state.
 func (s *Server) Release(x *Exchange) {
 	x.finish()
-	*x = Exchange{ctx: context.Background(), srv: s, parked: x.parked}
+	if m := s.cfg.Metrics; m != nil && x.processing > 0 {
+		m.Processed(PhaseTotal, x.processing)
+	}
+	if x.md != nil {
+		x.md.reset()
+	}
+	*x = Exchange{ctx: context.Background(), srv: s, parked: x.parked, md: x.md}
 	s.exchanges.Put(x)
 }
 
@@ -113,16 +123,30 @@ func (s *Server) serve(stream extprocv3.ExternalProcessor_ProcessServer, idle *t
 			return status.Errorf(codes.Unknown, "receive: %v", err)
 		}
 		idle.Reset(s.cfg.IdleTimeout)
+		x.msgStart = time.Now()
 		resp, err := x.Handle(req)
 		if err != nil {
 			s.cfg.Log.Error("ext_proc exchange failed", zap.ByteString("request_id", x.requestID), zap.Error(err))
 			return status.Errorf(codes.FailedPrecondition, "%v", err)
 		}
-		if err := stream.Send(resp); err != nil {
+		err = stream.Send(resp)
+		x.account(req)
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
+	}
+}
+
+// account adds the message just answered to the request's processing
+// time, and to its phase's histogram.
+func (x *Exchange) account(req *extprocv3.ProcessingRequest) {
+	d := time.Since(x.msgStart)
+	x.msgStart = time.Time{}
+	x.processing += d
+	if m := x.srv.cfg.Metrics; m != nil {
+		m.Processed(phaseOf(req), d)
 	}
 }
