@@ -26,6 +26,7 @@ import (
 
 	"github.com/cpen/router/config"
 	"github.com/cpen/router/extproc/internal/stream"
+	"github.com/cpen/router/extproc/internal/tracing"
 	"github.com/cpen/router/selector/state"
 	"github.com/cpen/router/selector/state/redisstate"
 )
@@ -83,6 +84,23 @@ func Main(ctx context.Context, args []string, stderr io.Writer, reload <-chan os
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := NewMetrics(reg)
 	opts := []Option{WithStreamIdleTimeout(set.StreamIdleTimeout), WithReservationTTL(set.ReservationTTL)}
+	// Tracing follows OpenTelemetry's standard variables: on with an OTLP
+	// endpoint (or OTEL_TRACES_EXPORTER=otlp), off otherwise.
+	tracer, err := tracing.FromEnv(ctx, os.Getenv, log)
+	if err != nil {
+		return err
+	}
+	if tracer != nil {
+		log.Info("tracing on: one span per request, exported over OTLP gRPC")
+		defer func() {
+			flushCtx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancelFlush()
+			if err := tracer.Shutdown(flushCtx); err != nil {
+				log.Warn("trace export did not flush", zap.Error(err))
+			}
+		}()
+		opts = append(opts, WithTracer(tracer))
+	}
 	// srv is set before any request can reach the shared state, whose
 	// health changes it is told of.
 	var srv *Server

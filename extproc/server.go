@@ -17,6 +17,7 @@ import (
 	"github.com/cpen/router/extproc/internal/chat"
 	"github.com/cpen/router/extproc/internal/local"
 	"github.com/cpen/router/extproc/internal/stream"
+	"github.com/cpen/router/extproc/internal/tracing"
 	"github.com/cpen/router/selector/state"
 )
 
@@ -60,6 +61,8 @@ type options struct {
 	readFile       func(string) ([]byte, error)
 	// idleTimeout closes a stream with no message from Envoy for this long.
 	idleTimeout time.Duration
+	// tracer exports a span per request; nil: tracing off.
+	tracer *tracing.Tracer
 }
 
 // WithClock injects the clock (tests).
@@ -95,6 +98,10 @@ func WithStreamIdleTimeout(d time.Duration) Option {
 // WithStreamIdleTimeout: twice Envoy's own stream idle timeout, so a
 // stream Envoy still keeps is never closed first.
 const DefaultStreamIdleTimeout = 10 * time.Minute
+
+// WithTracer exports a span per chat or extraction request through t
+// (nil: none).
+func WithTracer(t *tracing.Tracer) Option { return func(o *options) { o.tracer = t } }
 
 // WithEnv sets where provider keys are read from (tests).
 func WithEnv(getenv func(string) string, readFile func(string) ([]byte, error)) Option {

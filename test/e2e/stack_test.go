@@ -140,6 +140,13 @@ func writeCatalog(t *testing.T) string {
 // and checks that SIGTERM stops it cleanly.
 func startSidecar(t *testing.T, catalogPath string, extraArgs ...string) *sidecar {
 	t.Helper()
+	return startSidecarEnv(t, catalogPath, nil, extraArgs...)
+}
+
+// startSidecarEnv is startSidecar with more environment variables
+// ("NAME=value").
+func startSidecarEnv(t *testing.T, catalogPath string, env []string, extraArgs ...string) *sidecar {
+	t.Helper()
 	sc := &sidecar{t: t, catalogPath: catalogPath, logs: &logBuffer{}, grpcAddr: freeAddr(t)}
 	adminAddr := freeAddr(t)
 	sc.adminURL = "http://" + adminAddr
@@ -147,6 +154,7 @@ func startSidecar(t *testing.T, catalogPath string, extraArgs ...string) *sideca
 		"--admin-addr", adminAddr, "--log-level", "debug", "--catalog-poll", "1h", "--drain-delay", "0s"}, extraArgs...)
 	sc.cmd = exec.Command(binPath, args...)
 	sc.cmd.Env = append(os.Environ(), "E2E_PROV_A_KEY="+provAKey, "E2E_PROV_B_KEY="+provBKey)
+	sc.cmd.Env = append(sc.cmd.Env, env...)
 	stderr, err := sc.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

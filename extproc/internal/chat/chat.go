@@ -58,6 +58,7 @@ type chatState struct {
 	// retryAfter is the wait a provider's 429 or 503 asked for (0: none).
 	retryAfter time.Duration
 	credit     creditState
+	trace      traceState
 }
 
 // chat is the processor of one POST /v1/chat/completions request, or of
@@ -81,6 +82,7 @@ func (c *chat) RequestHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingRe
 
 func (c *chat) requestHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
 	x := c.x
+	c.traceHeaders(h)
 	if c.v == nil {
 		return nil, stream.ErrNotReady
 	}
@@ -148,6 +150,9 @@ func (c *chat) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse
 	if err := parseChatBody(body, c.v.MaxDepth, &cb); err != nil {
 		return nil, err
 	}
+	if c.cfg.Tracer != nil {
+		c.startSpan(c.aliasOf(cb.alias))
+	}
 	if cb.hasRouting {
 		var err error
 		if c.block, err = routing.Parse(cb.routing.Value(body)); err != nil {
@@ -167,13 +172,7 @@ func (c *chat) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse
 // Errors).
 func (c *chat) decide(aliasBytes []byte) error {
 	x := c.x
-	// The catalog's own string serves as the alias: no copy of the body's.
-	alias := ""
-	if t, ok := c.v.Index.TierBytes(aliasBytes); ok {
-		alias = t.Alias
-	} else {
-		alias = string(aliasBytes)
-	}
+	alias := c.aliasOf(aliasBytes)
 	now := c.cfg.Now()
 	c.start = now
 	c.rpmLimit = c.block.EffectiveRPM(c.key.RPMLimit)
@@ -229,6 +228,15 @@ func (c *chat) decide(aliasBytes []byte) error {
 			zap.String("route_id", route.ID), zap.String("reason_code", c.decision.ReasonCode))
 	}
 	return nil
+}
+
+// aliasOf is the alias a body names: the catalog's own string when a tier
+// has it, so the body's bytes are not copied.
+func (c *chat) aliasOf(b []byte) string {
+	if t, ok := c.v.Index.TierBytes(b); ok {
+		return t.Alias
+	}
+	return string(b)
 }
 
 func (c *chat) rateLimited(a state.Admission) error {

@@ -7,6 +7,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/cpen/router/extproc/internal/catalog"
+	"github.com/cpen/router/extproc/internal/tracing"
 	"github.com/cpen/router/selector"
 	"github.com/cpen/router/selector/state"
 )
@@ -60,6 +61,8 @@ type Config struct {
 	// without credit never reach it.
 	Ledger  CreditLedger
 	Metrics Metrics
+	// Tracer exports a span per request; nil when tracing is off.
+	Tracer *tracing.Tracer
 	// ReservationTTL is the ledger's: a stream renews its reservation
 	// when a third of it has passed, so a running stream never expires.
 	ReservationTTL time.Duration

@@ -33,6 +33,9 @@ func (e extraction) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRes
 		return nil, depthError(err, c.v.MaxDepth)
 	}
 	c.extraction = req
+	if c.cfg.Tracer != nil {
+		c.startSpan(c.aliasOf([]byte(req.Model)))
+	}
 	if req.HasRouting {
 		if c.block, err = routing.Parse(req.Routing); err != nil {
 			return nil, err

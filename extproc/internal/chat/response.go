@@ -291,11 +291,12 @@ func (c *chat) Finish() {
 		c.status = 0
 		c.settle()
 	}
+	now := c.cfg.Now()
 	if c.decided {
-		now := c.cfg.Now()
 		c.settleCredit(now)
 		c.observeEnd(now, incomplete)
 	}
+	c.endSpan(now)
 	c.park()
 }
 
