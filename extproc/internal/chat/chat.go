@@ -48,8 +48,12 @@ type chatState struct {
 	switched  bool   // the response body was switched to STREAMED
 	guestAddr string // the playground's client address; empty for keys
 	streaming bool   // the response is an event stream, rewritten per chunk
-	bodyMsgs  int    // response body messages seen
-	sse       sseState
+	// objectStreamed: a large JSON answer, switched to STREAMED and edited
+	// chunk by chunk through object.
+	objectStreamed bool
+	object         jsonbody.Stream
+	bodyMsgs       int // response body messages seen
+	sse            sseState
 	// extraction is the parsed /v1/extractions request; nil for chat.
 	extraction *extract.Request
 	routeJSON  []byte // the cpen_route object, built once per request

@@ -75,6 +75,14 @@ func (c *chat) ResponseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingR
 	// drop it.
 	c.switched = c.stream && c.status == 200 && !(plain && isJSON)
 	c.streaming = c.switched && plain && isSSE
+	// A large JSON answer is edited as it passes instead (not an
+	// extraction's, which is checked whole against its schema).
+	c.objectStreamed = plain && isJSON && c.status < 400 && c.extraction == nil &&
+		streamsObject(stream.HeaderBytes(hm, "content-length"))
+	if c.objectStreamed {
+		c.switched = true
+		c.object.Reset((*objectEdit)(c))
+	}
 	if c.switched {
 		mu.Remove("content-length")
 	}
@@ -147,6 +155,8 @@ func (c *chat) ResponseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespons
 		if out == nil {
 			out = []byte{}
 		}
+	case c.objectStreamed:
+		out = c.editObjectChunk(body)
 	case c.switched:
 		// A stream we cannot read passes as it is.
 	case c.scrub:
@@ -204,7 +214,13 @@ func (c *chat) patchObject(dst, obj []byte, withRoute, withStatus bool, status s
 	}
 	closing := bytes.LastIndexByte(obj, '}')
 	dst = append(dst, obj[at:closing]...)
-	sep := has
+	dst = c.appendFields(dst, has, withRoute, withStatus, status)
+	return append(dst, obj[closing:]...)
+}
+
+// appendFields appends the cpen members asked for, led by a comma when the
+// object has members before them (sep).
+func (c *chat) appendFields(dst []byte, sep, withRoute, withStatus bool, status string) []byte {
 	if withStatus {
 		if sep {
 			dst = append(dst, ',')
@@ -222,7 +238,7 @@ func (c *chat) patchObject(dst, obj []byte, withRoute, withStatus bool, status s
 		dst = append(dst, `"cpen_route":`...)
 		dst = append(dst, c.routeJSON...)
 	}
-	return append(dst, obj[closing:]...)
+	return dst
 }
 
 // isModelKey reports whether a member's key is "model" or a case variant

@@ -1,0 +1,167 @@
+package jsonbody
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// testEditor replaces every top-level "model" (any case, escapes decoded)
+// with an alias, captures "usage", and adds one member at the end.
+type testEditor struct{ usage []byte }
+
+func (e *testEditor) Replacement(key []byte, escaped bool) ([]byte, bool) {
+	m := Member{Key: key, Escaped: escaped}
+	if strings.EqualFold(m.KeyString(), "model") {
+		return []byte(`"cpen/middle"`), true
+	}
+	return nil, false
+}
+
+func (e *testEditor) Wants(key []byte, escaped bool) bool { return !escaped && string(key) == "usage" }
+
+func (e *testEditor) Captured(_, value []byte) { e.usage = append(e.usage[:0], value...) }
+
+func (e *testEditor) Tail(dst []byte, hasMembers bool) []byte {
+	if hasMembers {
+		dst = append(dst, ',')
+	}
+	return append(dst, `"cpen_status":"completed"`...)
+}
+
+// reference edits a whole object the way the buffered path does.
+func reference(obj []byte) (out, usage []byte) {
+	at, has := 0, false
+	for it := Members(obj); it.Next(); {
+		has = true
+		if strings.EqualFold(it.M.KeyString(), "model") {
+			out = append(out, obj[at:it.M.ValStart]...)
+			out = append(out, `"cpen/middle"`...)
+			at = it.M.ValEnd
+		} else if !it.M.Escaped && string(it.M.Key) == "usage" {
+			usage = it.M.Value(obj)
+		}
+	}
+	closing := bytes.LastIndexByte(obj, '}')
+	out = append(out, obj[at:closing]...)
+	if has {
+		out = append(out, ',')
+	}
+	out = append(out, `"cpen_status":"completed"`...)
+	return append(out, obj[closing:]...), usage
+}
+
+// streamed feeds body in the given chunk sizes and joins what goes on.
+func streamed(body []byte, sizes []int) (out []byte, usage []byte, done bool) {
+	ed := &testEditor{}
+	s := NewStream(ed)
+	var buf []byte
+	for len(body) > 0 {
+		n := min(sizes[0], len(body))
+		sizes = append(sizes[1:], sizes[0])
+		chunk := body[:n]
+		body = body[n:]
+		res, changed := s.Feed(buf[:0], chunk)
+		if changed {
+			out = append(out, res...)
+		} else {
+			out = append(out, chunk...)
+		}
+	}
+	return out, ed.usage, s.Done()
+}
+
+var streamCases = []string{
+	`{}`,
+	` { } `,
+	`{"model":"gpt-x"}`,
+	`{"id":"c1","object":"chat.completion","model":"upstream-mini","choices":[{"message":{"content":"a \"model\": {x}"}}],"usage":{"prompt_tokens":42,"completion_tokens":18}}`,
+	`{"Model":"a","MODEL":"b","mo\u0064el":"c","models":"d"}`,
+	`{"model":{"nested":["x",{"model":"y"}]},"n":-1.5e3,"t":true,"f":false,"z":null}`,
+	`{"a":"\\","model":"\"q\"","usage":{"prompt_tokens":1}}` + "\n",
+	`{"k":[1,2,[3,{"}":"]"}]],"model":123}`,
+}
+
+// Any split of a valid object streams to exactly what the buffered edit
+// makes of it, and captures the same usage.
+func TestStreamMatchesBufferedEdit(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, c := range streamCases {
+		want, wantUsage := reference([]byte(c))
+		for _, sizes := range [][]int{{len(c)}, {1}, {2, 3}, {7}} {
+			got, usage, done := streamed([]byte(c), sizes)
+			if string(got) != string(want) || string(usage) != string(wantUsage) || !done {
+				t.Errorf("%s in chunks %v:\n got %s (usage %s, done %v)\nwant %s (usage %s)", c, sizes, got, usage, done, want, wantUsage)
+			}
+		}
+		for range 50 {
+			sizes := []int{1 + rng.IntN(8), 1 + rng.IntN(16), 1 + rng.IntN(3)}
+			if got, _, _ := streamed([]byte(c), sizes); string(got) != string(want) {
+				t.Errorf("%s in chunks %v: got %s", c, sizes, got)
+			}
+		}
+	}
+}
+
+// A chunk with nothing to edit goes on untouched (no copy), and what is
+// not an object passes as it came.
+func TestStreamUntouchedChunks(t *testing.T) {
+	s := NewStream(&testEditor{})
+	if _, changed := s.Feed(nil, []byte(`{"id":"c1","model"`)); changed {
+		t.Error("a chunk before the model value changed")
+	}
+	out, changed := s.Feed(nil, []byte(`:"upstream-mini","choices":[`))
+	if !changed || string(out) != `:"cpen/middle","choices":[` {
+		t.Errorf("model chunk: %q %v", out, changed)
+	}
+	if _, changed := s.Feed(nil, []byte(strings.Repeat(`{"x":"}"},`, 100))); changed {
+		t.Error("a middle chunk changed")
+	}
+	out, changed = s.Feed(nil, []byte(`1]}`))
+	if !changed || string(out) != `1],"cpen_status":"completed"}` {
+		t.Errorf("last chunk: %q %v", out, changed)
+	}
+	for _, body := range []string{`[1,2]`, `"text"`, `not json`, `{"a" 1}`, `{"model" "x"}`} {
+		if got, _, done := streamed([]byte(body), []int{3}); string(got) != body || done {
+			t.Errorf("%s became %s (done %v)", body, got, done)
+		}
+	}
+	// Bytes after a complete object break it: what was edited stays, the
+	// rest passes as it came.
+	for body, want := range map[string]string{
+		`{"a":1}x`:             `{"a":1,"cpen_status":"completed"}x`,
+		`{"model":"m","b":1}}`: `{"model":"cpen/middle","b":1,"cpen_status":"completed"}}`,
+	} {
+		if got, _, done := streamed([]byte(body), []int{4}); string(got) != want || done {
+			t.Errorf("%s became %s (done %v), want %s", body, got, done, want)
+		}
+	}
+}
+
+// FuzzStream checks the streamed edit against the buffered one on every
+// valid object, in chunks the input picks; and never panics on the rest.
+func FuzzStream(f *testing.F) {
+	for _, c := range streamCases {
+		f.Add([]byte(c), uint8(3))
+	}
+	f.Add([]byte(`{"model":"x"`), uint8(1))
+	f.Fuzz(func(t *testing.T, body []byte, size uint8) {
+		sizes := []int{int(size%17) + 1, int(size%5) + 1}
+		got, _, _ := streamed(body, sizes)
+		var v any
+		if json.Unmarshal(body, &v) != nil {
+			return
+		}
+		if _, ok := v.(map[string]any); !ok {
+			if !bytes.Equal(got, body) {
+				t.Fatalf("non-object %q became %q", body, got)
+			}
+			return
+		}
+		if want, _ := reference(body); !bytes.Equal(got, want) {
+			t.Fatalf("%q in chunks %v:\n got %q\nwant %q", body, sizes, got, want)
+		}
+	})
+}
