@@ -10,7 +10,7 @@ import (
 // endpoint is one processor and one line in the table.
 func (s *Server) newStream() *stream.Server {
 	c := &chat.Config{Versions: &s.versions, Now: s.opts.now, Pins: s.opts.pins, Limiter: s.opts.limiter,
-		Ledger: s.opts.ledger, Metrics: s.metrics, ReservationTTL: s.opts.reservationTTL, Tracer: s.opts.tracer}
+		Ledger: s.opts.ledger, Metrics: s.metrics, ReservationTTL: s.opts.reservationTTL, Tracer: s.opts.tracer, Buffers: new(chat.BigBuffers)}
 	l := &local.Config{Versions: &s.versions, Now: s.opts.now, Ledger: s.opts.ledger}
 	return stream.New(stream.Config{
 		Log:     s.log,

@@ -7,14 +7,19 @@ type Edit struct {
 	Text       []byte
 }
 
-// Apply writes body with the edits applied into dst (reset to length 0)
-// and returns it; dst is grown at most once.
-func Apply(dst, body []byte, edits ...Edit) []byte {
+// Length is the length of body once the edits are applied.
+func Length(body []byte, edits ...Edit) int {
 	n := len(body)
 	for _, e := range edits {
 		n += len(e.Text) - (e.End - e.Start)
 	}
-	if cap(dst) < n {
+	return n
+}
+
+// Apply writes body with the edits applied into dst (reset to length 0)
+// and returns it; dst is grown at most once.
+func Apply(dst, body []byte, edits ...Edit) []byte {
+	if n := Length(body, edits...); cap(dst) < n {
 		dst = make([]byte, 0, n)
 	}
 	dst = dst[:0]

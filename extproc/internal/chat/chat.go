@@ -63,6 +63,8 @@ type chatState struct {
 	retryAfter time.Duration
 	credit     creditState
 	trace      traceState
+	// alias is the tier alias the body asked for, once read.
+	alias string
 }
 
 // chat is the processor of one POST /v1/chat/completions request, or of
@@ -145,6 +147,9 @@ func (c *chat) dropClientRouting(h *extprocv3.HttpHeaders) *extprocv3.CommonResp
 // its provider.
 func (c *chat) RequestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
 	resp, err := c.requestBody(b)
+	if err != nil {
+		c.refusedMetadata()
+	}
 	return resp, refuse(err)
 }
 
@@ -177,6 +182,7 @@ func (c *chat) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse
 func (c *chat) decide(aliasBytes []byte) error {
 	x := c.x
 	alias := c.aliasOf(aliasBytes)
+	c.alias = alias
 	now := c.cfg.Now()
 	c.start = now
 	c.rpmLimit = c.block.EffectiveRPM(c.key.RPMLimit)
@@ -274,8 +280,9 @@ func (c *chat) dispatch(body []byte, cb *chatBody) *extprocv3.ProcessingResponse
 		edits[n] = jsonbody.AppendMembers(body, true, []byte(`"stream_options":{"include_usage":true}`))
 		n++
 	}
-	newBody := jsonbody.Apply(c.bufs.req, body, edits[:n]...)
-	c.bufs.req = newBody
+	c.bufs.req.b = c.bufs.req.b[:0]
+	newBody := jsonbody.Apply(c.cfg.Buffers.room(&c.bufs.req, jsonbody.Length(body, edits[:n]...)), body, edits[:n]...)
+	c.bufs.req.b = newBody
 	return c.sendUpstream(newBody)
 }
 

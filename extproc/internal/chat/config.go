@@ -61,6 +61,8 @@ type Config struct {
 	// without credit never reach it.
 	Ledger  CreditLedger
 	Metrics Metrics
+	// Buffers keeps large body buffers between requests; nil: none kept.
+	Buffers *BigBuffers
 	// Tracer exports a span per request; nil when tracing is off.
 	Tracer *tracing.Tracer
 	// ReservationTTL is the ledger's: a stream renews its reservation

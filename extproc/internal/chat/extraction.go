@@ -22,6 +22,9 @@ type extraction struct{ *chat }
 // as a chat completion.
 func (e extraction) RequestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
 	resp, err := e.requestBody(b)
+	if err != nil {
+		e.refusedMetadata()
+	}
 	return resp, refuse(err)
 }
 
@@ -47,8 +50,8 @@ func (e extraction) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRes
 	if err := c.decide([]byte(req.Model)); err != nil {
 		return nil, err
 	}
-	c.bufs.req = append(c.bufs.req[:0], req.UpstreamBody(c.decision.Route.Model)...)
-	return c.sendUpstream(c.bufs.req), nil
+	c.bufs.req.b = append(c.bufs.req.b[:0], req.UpstreamBody(c.decision.Route.Model)...)
+	return c.sendUpstream(c.bufs.req.b), nil
 }
 
 // ResponseBody turns the provider's chat completion into the extraction

@@ -56,11 +56,11 @@ func (e *objectEdit) Tail(dst []byte, hasMembers bool) []byte {
 // editObjectChunk edits one chunk of a streamed JSON answer: nil when it goes
 // on as it came.
 func (c *chat) editObjectChunk(chunk []byte) []byte {
-	out, changed := c.object.Feed(c.bufs.resp[:0], chunk)
+	out, changed := c.object.Feed(c.bufs.resp.b[:0], chunk)
 	if !changed {
 		return nil
 	}
-	c.bufs.resp = out
+	c.bufs.resp.b = out
 	if out == nil {
 		// Every byte of the chunk belonged to a replaced value.
 		return []byte{}

@@ -31,6 +31,14 @@ func (c *chat) routedMetadata() {
 	md.SetString("estimated_total_usd_per_1m", route.EstimatedTotalText)
 }
 
+// refusedMetadata names the tier a refused request asked for, when the
+// catalog has it (a name it lacks is the client's text: not logged).
+func (c *chat) refusedMetadata() {
+	if _, ok := c.v.Index.Tier(c.alias); ok {
+		c.x.Metadata().SetString("alias", c.alias)
+	}
+}
+
 // outcomeMetadata goes with the request's last answer: its status, usage,
 // cost and the sidecar's own time on it.
 func (c *chat) outcomeMetadata() {

@@ -46,7 +46,10 @@ func newChat(x *stream.Exchange, cfg *Config, guest bool) *chat {
 // the processor parked on its pooled exchange: gRPC has serialised them
 // before the stream ends.
 type buffers struct {
-	req, resp, route []byte
+	// req and resp hold the edited bodies: large ones come from, and go
+	// back to, the BigBuffers.
+	req, resp bigBuf
+	route     []byte
 	// cost is the receipt's text for the log metadata.
 	cost []byte
 }
@@ -55,20 +58,26 @@ type buffers struct {
 // does not pin its memory for good.
 const maxKeptBuffer = 64 << 10
 
-func (b buffers) reset() buffers {
-	keep := func(p []byte) []byte {
-		if cap(p) > maxKeptBuffer {
-			return nil
+func (b buffers) reset(big *BigBuffers) buffers {
+	keep := func(p bigBuf) bigBuf {
+		if cap(p.b) > maxKeptBuffer {
+			big.put(p)
+			return bigBuf{}
 		}
-		return p[:0]
+		p.b = p.b[:0]
+		return p
 	}
-	return buffers{req: keep(b.req), resp: keep(b.resp), route: keep(b.route), cost: b.cost[:0]}
+	route := b.route[:0]
+	if cap(route) > maxKeptBuffer {
+		route = nil
+	}
+	return buffers{req: keep(b.req), resp: keep(b.resp), route: route, cost: b.cost[:0]}
 }
 
 // park clears a finished chat processor and leaves it on its exchange for
 // the next request, with its buffers.
 func (c *chat) park() {
 	x := c.x
-	*c = chat{bufs: c.bufs.reset()}
+	*c = chat{bufs: c.bufs.reset(c.cfg.Buffers)}
 	x.Park(c)
 }

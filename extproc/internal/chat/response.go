@@ -150,8 +150,8 @@ func (c *chat) ResponseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespons
 	case c.streaming:
 		// Every chunk is answered with exactly the bytes to forward; an
 		// empty body holds an incomplete event back.
-		c.bufs.resp = c.streamChunk(c.bufs.resp[:0], body, eos)
-		out = c.bufs.resp
+		c.bufs.resp.b = c.streamChunk(c.bufs.resp.b[:0], body, eos)
+		out = c.bufs.resp.b
 		if out == nil {
 			out = []byte{}
 		}
@@ -188,15 +188,16 @@ func (c *chat) rewriteJSON(body []byte, status string) []byte {
 	if !jsonbody.Shape(body) {
 		return nil
 	}
-	c.bufs.resp = c.patchObject(c.bufs.resp[:0], body, true, true, status)
-	return c.bufs.resp
+	c.bufs.resp.b = c.bufs.resp.b[:0]
+	c.bufs.resp.b = c.patchObject(c.cfg.Buffers.room(&c.bufs.resp, len(body)+len(c.aliasJSON)+len(c.routeJSON)+96), body, true, true, status)
+	return c.bufs.resp.b
 }
 
 // patchObject edits one JSON object (Shape checked): every top-level
 // "model" (and case variant, which some client parsers accept) → alias,
 // and the cpen fields asked for. It appends the result to dst in one pass.
 func (c *chat) patchObject(dst, obj []byte, withRoute, withStatus bool, status string) []byte {
-	dst = slices.Grow(dst, len(obj)+len(c.aliasJSON)+len(c.routeJSON)+48)
+	dst = slices.Grow(dst, len(obj)+len(c.aliasJSON)+len(c.routeJSON)+96)
 	at, has := 0, false
 	for it := jsonbody.Members(obj); it.Next(); {
 		has = true

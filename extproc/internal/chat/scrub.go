@@ -23,8 +23,8 @@ func (c *chat) scrubError(body []byte) []byte {
 		clean = replaceFold(clean, name, "provider")
 	}
 	if c.rewrite && jsonbody.Shape(clean) {
-		c.bufs.resp = c.patchObject(c.bufs.resp[:0], clean, true, true, "failed")
-		return c.bufs.resp
+		c.bufs.resp.b = c.patchObject(c.bufs.resp.b[:0], clean, true, true, "failed")
+		return c.bufs.resp.b
 	}
 	if len(clean) == len(body) && bytes.Equal(clean, body) {
 		return nil
