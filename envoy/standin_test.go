@@ -7,14 +7,17 @@ package envoy_test
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	streamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/cpen/router/test/standin"
 )
@@ -59,6 +62,14 @@ func checkStandinAgrees(p mainParts, cfg standin.Config) error {
 	if got := int(p.listener.GetPerConnectionBufferLimitBytes().GetValue()); got != cfg.BufferLimitBytes {
 		differ("listener per_connection_buffer_limit_bytes / BufferLimitBytes", got, cfg.BufferLimitBytes)
 	}
+	if got := sortedCopy(p.extproc.GetMetadataOptions().GetReceivingNamespaces().GetUntyped()); !slices.Equal(got, sortedCopy(cfg.ReceivingNamespaces)) {
+		differ("metadata_options.receiving_namespaces.untyped / ReceivingNamespaces", got, cfg.ReceivingNamespaces)
+	}
+	if got, err := accessLogFormat(p); err != nil {
+		errs = append(errs, err)
+	} else if !maps.Equal(got, cfg.AccessLogFormat) {
+		errs = append(errs, fmt.Errorf("access log json_format / AccessLogFormat differ: %s", formatDiff(got, cfg.AccessLogFormat)))
+	}
 
 	router := &routerv3.Router{}
 	if err := p.hcm.GetHttpFilters()[1].GetTypedConfig().UnmarshalTo(router); err != nil {
@@ -87,6 +98,56 @@ func checkStandinAgrees(p mainParts, cfg standin.Config) error {
 		differ("initial_connection_window_size / InitialConnectionWindowSize", got, cfg.InitialConnectionWindowSize)
 	}
 	return errors.Join(errs...)
+}
+
+// accessLogFormat is the json_format of the connection manager's one access log, which must be the
+// stdout logger with a flat map of format strings (all the stand-in reproduces).
+func accessLogFormat(p mainParts) (map[string]string, error) {
+	logs := p.hcm.GetAccessLog()
+	if len(logs) != 1 {
+		return nil, fmt.Errorf("access_log has %d entries, want 1", len(logs))
+	}
+	stdout := &streamv3.StdoutAccessLog{}
+	if err := logs[0].GetTypedConfig().UnmarshalTo(stdout); err != nil {
+		return nil, fmt.Errorf("access log is not the stdout logger: %w", err)
+	}
+	jf := stdout.GetLogFormat().GetJsonFormat()
+	if jf == nil {
+		return nil, errors.New("access log has no log_format.json_format")
+	}
+	out := make(map[string]string, len(jf.GetFields()))
+	for k, v := range jf.GetFields() {
+		str, ok := v.GetKind().(*structpb.Value_StringValue)
+		if !ok {
+			return nil, fmt.Errorf("access log json_format %s is not a format string", k)
+		}
+		out[k] = str.StringValue
+	}
+	return out, nil
+}
+
+// formatDiff names each key whose format string differs between envoy.yaml (yaml) and the stand-in.
+func formatDiff(yaml, standin map[string]string) string {
+	show := func(m map[string]string, k string) string {
+		if v, ok := m[k]; ok {
+			return fmt.Sprintf("%q", v)
+		}
+		return "(none)"
+	}
+	keys := slices.Collect(maps.Keys(yaml))
+	for k := range standin {
+		if _, ok := yaml[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var diffs []string
+	for _, k := range keys {
+		if y, ok := yaml[k]; !ok || y != standin[k] {
+			diffs = append(diffs, fmt.Sprintf("%s: envoy.yaml has %s, standin.ProjectConfig %s", k, show(yaml, k), show(standin, k)))
+		}
+	}
+	return strings.Join(diffs, "; ")
 }
 
 func sortedCopy(s []string) []string {
@@ -133,6 +194,16 @@ func TestStandinCheckCatchesDrift(t *testing.T) {
 			wantErr: "BufferLimitBytes: envoy.yaml has 8388608"},
 		{name: "headers to remove in the stand-in", edit: func(c *standin.Config) { c.RequestHeadersToRemove = c.RequestHeadersToRemove[:1] },
 			wantErr: "request_headers_to_remove / RequestHeadersToRemove"},
+		{name: "receiving namespace in envoy.yaml", old: "receiving_namespaces: {untyped: [cpen]}", new: "receiving_namespaces: {untyped: [cpen, other]}",
+			wantErr: "metadata_options.receiving_namespaces.untyped / ReceivingNamespaces: envoy.yaml has [cpen other], standin.ProjectConfig [cpen]"},
+		{name: "receiving namespace in the stand-in", edit: func(c *standin.Config) { c.ReceivingNamespaces = nil },
+			wantErr: "metadata_options.receiving_namespaces.untyped / ReceivingNamespaces"},
+		{name: "an access log field in envoy.yaml", old: `cpen_cost_usd: "%DYNAMIC_METADATA(cpen:cost_usd)%"`, new: `cpen_cost_usd: "%DYNAMIC_METADATA(cpen:cost)%"`,
+			wantErr: `access log json_format / AccessLogFormat differ: cpen_cost_usd: envoy.yaml has "%DYNAMIC_METADATA(cpen:cost)%", standin.ProjectConfig "%DYNAMIC_METADATA(cpen:cost_usd)%"`},
+		{name: "an access log field dropped from the stand-in", edit: func(c *standin.Config) { delete(c.AccessLogFormat, "cpen_alias") },
+			wantErr: `cpen_alias: envoy.yaml has "%DYNAMIC_METADATA(cpen:alias)%", standin.ProjectConfig (none)`},
+		{name: "an access log field only in the stand-in", edit: func(c *standin.Config) { c.AccessLogFormat["extra"] = "%DURATION%" },
+			wantErr: `extra: envoy.yaml has (none), standin.ProjectConfig "%DURATION%"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -72,7 +73,8 @@ func renderEnvoyConfig(listen, admin, grpcAddr string, clusters map[string]strin
 
 // startEnvoy runs the Envoy binary bin in front of the sidecar at grpcAddr until the test ends, and
 // returns its listener's base URL. Envoy's log (and access log) is shown only if the test fails.
-func startEnvoy(t *testing.T, bin, grpcAddr string, clusters map[string]string) string {
+// accessLog, if not nil, also gets Envoy's stdout, where only the access log goes.
+func startEnvoy(t *testing.T, bin, grpcAddr string, clusters map[string]string, accessLog io.Writer) string {
 	t.Helper()
 	listen, admin := freeAddr(t), freeAddr(t)
 	cfg, err := renderEnvoyConfig(listen, admin, grpcAddr, clusters)
@@ -103,7 +105,14 @@ func startEnvoy(t *testing.T, bin, grpcAddr string, clusters map[string]string) 
 	exited := make(chan error, 1)
 	go func() {
 		drained := make(chan struct{})
-		go func() { defer close(drained); logs.ReadFrom(stdout) }()
+		go func() {
+			defer close(drained)
+			if accessLog != nil {
+				logs.ReadFrom(io.TeeReader(stdout, accessLog))
+				return
+			}
+			logs.ReadFrom(stdout)
+		}()
 		logs.ReadFrom(stderr)
 		<-drained
 		exited <- cmd.Wait()

@@ -63,6 +63,9 @@ type stack struct {
 	provA *mockprovider.Provider
 	provB *mockprovider.Provider
 	url   string // Envoy's (or the stand-in's) base URL
+	// accessLog, when set before front is called, receives the access log of
+	// the Envoy (or stand-in) front starts: envoy.yaml's JSON lines.
+	accessLog io.Writer
 }
 
 // sidecar is one cpen-extproc process.
@@ -112,9 +115,11 @@ func (s *stack) front(sc *sidecar) string {
 	s.t.Cleanup(srvB.Close)
 	clusters := providerClusters(srvA.URL, srvB.URL)
 	if bin := envoyBin(); bin != "" {
-		return startEnvoy(s.t, bin, sc.grpcAddr, clusters)
+		return startEnvoy(s.t, bin, sc.grpcAddr, clusters, s.accessLog)
 	}
-	proxy, err := standin.New(standin.ProjectConfig(sc.grpcAddr, clusters))
+	cfg := standin.ProjectConfig(sc.grpcAddr, clusters)
+	cfg.AccessLog = s.accessLog
+	proxy, err := standin.New(cfg)
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // readSize bounds one read, so large bodies arrive as several chunks the way
@@ -26,6 +27,8 @@ type chunkReader struct {
 	done      chan struct{}
 	interrupt func()
 	once      sync.Once
+	// failed: the owner received a read error (not the end of the body).
+	failed atomic.Bool
 }
 
 // readChunks starts reading src. interrupt, if set, unblocks a pending Read
@@ -71,6 +74,9 @@ func (r *chunkReader) run(src io.Reader) {
 		}
 		select {
 		case r.ch <- ev:
+			if ev.err != nil {
+				r.failed.Store(true)
+			}
 		case <-r.stopCh:
 			return
 		}
@@ -79,6 +85,10 @@ func (r *chunkReader) run(src io.Reader) {
 		}
 	}
 }
+
+// sawError reports whether the owner was handed a read error; call it after
+// stop, which waits for the reader to finish.
+func (r *chunkReader) sawError() bool { return r.failed.Load() }
 
 func (r *chunkReader) stop() {
 	r.once.Do(func() {

@@ -47,6 +47,11 @@ func (t *txn) forward(body upstreamBody) {
 		t.localReply(http.StatusServiceUnavailable, "", nil)
 		return
 	}
+	// The router edits the downstream request headers in place, so the
+	// access log sees them without request_headers_to_remove.
+	for _, k := range t.p.cfg.RequestHeadersToRemove {
+		t.reqHeaders.remove(strings.ToLower(k))
+	}
 	start := time.Now()
 	// Owned here: it always delivers, and we always receive before returning.
 	done := make(chan doResult, 1)
@@ -85,14 +90,40 @@ wait:
 		switch {
 		case t.ctx.Err() != nil:
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			t.log.flags |= flagUT
 			t.localReply(http.StatusGatewayTimeout, "upstream request timeout", nil)
 		default:
+			t.log.flags |= upstreamFailureFlag(d.err)
 			t.localReply(http.StatusServiceUnavailable, upstreamErrorBody(d.err), nil)
 		}
 		return
 	}
 	defer d.resp.Body.Close()
-	t.respondUpstream(d.resp, time.Since(start), cancel)
+	// An upstream body that failed while the client was still there is the
+	// route timeout or the upstream's connection ending (the router's reset
+	// of the stream after its headers went out).
+	if t.respondUpstream(d.resp, time.Since(start), cancel) && t.ctx.Err() == nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			t.log.flags |= flagUT
+		} else {
+			t.log.flags |= flagUC
+		}
+	}
+}
+
+// upstreamFailureFlag tells a connection that could not be made (UF) from
+// one that ended before the response headers (UC).
+func upstreamFailureFlag(err error) respFlags {
+	if connectFailed(err) {
+		return flagUF
+	}
+	return flagUC
+}
+
+// connectFailed: the dial itself failed.
+func connectFailed(err error) bool {
+	var oe *net.OpError
+	return errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &oe) && oe.Op == "dial")
 }
 
 func upstreamErrorBody(err error) string {
@@ -100,8 +131,7 @@ func upstreamErrorBody(err error) string {
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return prefix + "reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused"
 	}
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Op == "dial" {
+	if connectFailed(err) {
 		return prefix + "reset reason: remote connection failure"
 	}
 	return prefix + "reset reason: connection termination"
@@ -177,7 +207,12 @@ type response struct {
 	replacedBody []byte
 }
 
-func (t *txn) respondUpstream(resp *http.Response, elapsed time.Duration, cancel context.CancelFunc) {
+// respondUpstream reports whether reading the upstream body failed while
+// the response was being passed on.
+func (t *txn) respondUpstream(resp *http.Response, elapsed time.Duration, cancel context.CancelFunc) bool {
+	// The router records the upstream's status when its headers arrive
+	// (Filter::onUpstreamHeaders); what finally goes downstream replaces it.
+	t.log.code = resp.StatusCode
 	h := &headerMap{}
 	h.add(":status", strconv.Itoa(resp.StatusCode))
 	h.appendSorted(resp.Header, isHopByHop)
@@ -194,6 +229,8 @@ func (t *txn) respondUpstream(resp *http.Response, elapsed time.Duration, cancel
 		return trailerMap(resp.Trailer)
 	}
 	t.respond(&response{headers: h, noBody: noBody, body: rd, trailers: trailers})
+	rd.stop()
+	return rd.sawError()
 }
 
 // trailerMap returns the response's trailers; valid once the body ended.
@@ -241,12 +278,18 @@ func (t *txn) respond(rs *response) {
 	switch {
 	case rs.replaced:
 		t.writeHeaders(rs.headers, len(rs.replacedBody) > 0)
-		t.writeChunk(rs.replacedBody)
+		if t.writeChunk(rs.replacedBody) == nil {
+			t.log.ended = true
+		}
 	case rs.noBody:
 		t.writeHeaders(rs.headers, false)
+		t.log.ended = true
 	case t.complete || t.enc.bodyMode == modeNone:
 		t.writeHeaders(rs.headers, true)
-		if res := t.passthrough(rs.body, t.writeChunk); res.kind == outGone && t.ctx.Err() == nil {
+		switch res := t.passthrough(rs.body, t.writeChunk); {
+		case res.kind == outContinue:
+			t.log.ended = true
+		case res.kind == outGone && t.ctx.Err() == nil:
 			t.reset()
 		}
 	case t.enc.bodyMode == modeBuffered:
@@ -259,6 +302,8 @@ func (t *txn) respond(rs *response) {
 			res = t.exchangeTrailers(kindResponseTrailers, tr)
 		}
 		switch res.kind {
+		case outAnswer:
+			t.log.ended = true
 		case outImmediate, outFail:
 			// No new reply is possible after the headers went out.
 			t.reset()
@@ -349,7 +394,9 @@ collect:
 		return
 	}
 	t.writeHeaders(rs.headers, len(data) > 0)
-	t.writeChunk(data)
+	if t.writeChunk(data) == nil {
+		t.log.ended = true
+	}
 }
 
 // immediateReply is Filter::sendImmediateResponse.
@@ -418,6 +465,7 @@ func (t *txn) writeHeaders(h *headerMap, hasBody bool) {
 	}
 	t.w.WriteHeader(code)
 	t.respStarted = true
+	t.log.code = code
 	if hasBody && !h.has("content-length") {
 		// Envoy's HTTP/1 codec goes chunked without content-length.
 		t.flush()
@@ -428,7 +476,9 @@ func (t *txn) writeChunk(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
-	if _, err := t.w.Write(b); err != nil {
+	n, err := t.w.Write(b)
+	t.log.bytesSent += int64(n)
+	if err != nil {
 		return fmt.Errorf("write to client: %w", err)
 	}
 	t.flush()
@@ -448,6 +498,7 @@ func (t *txn) flush() {
 // its response ended instead, and a log line says the reset was lost.
 func (t *txn) reset() {
 	t.complete = true
+	t.log.reset = true
 	conn, _, err := http.NewResponseController(t.w).Hijack()
 	if err != nil {
 		t.p.logf("standin: %s: reset impossible (%v); response ended instead", t.requestID, err)

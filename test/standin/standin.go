@@ -1,7 +1,8 @@
 // Package standin is a Go stand-in for Envoy in front of an ext_proc server.
 // It is not Envoy: it reproduces, message by message, what Envoy's
 // ext_proc filter, router and connection manager do toward the ext_proc
-// gRPC server and the client, for the configuration this project uses
+// gRPC server and the client, and the access log line Envoy writes for each
+// request, for the configuration this project uses
 // (one route "prefix /" with cluster_header, auto_host_rewrite, HTTP/1.1
 // upstreams). Where it relies on an Envoy behaviour, the comment names the
 // Envoy source file that shows it.
@@ -11,6 +12,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -64,6 +66,16 @@ type Config struct {
 	RouteTimeout time.Duration
 	// ReceivingNamespaces is metadata_options.receiving_namespaces.untyped.
 	ReceivingNamespaces []string
+	// AccessLog receives the connection manager's access log, one JSON line
+	// per request when the request ends; nil means no access log.
+	AccessLog io.Writer
+	// AccessLogFormat is the access log's log_format.json_format: key ->
+	// format string. Required with AccessLog; an operator the stand-in does
+	// not implement makes New fail with an *AccessLogFormatError.
+	AccessLogFormat map[string]string
+	// Clock gives the access log's start time and, read again at the end,
+	// its duration; nil means time.Now.
+	Clock func() time.Time
 
 	// The fields below are optional connection-manager and route settings
 	// of envoy/envoy.yaml; their zero values are Envoy's defaults.
@@ -111,7 +123,8 @@ type Config struct {
 	// SuppressEnvoyHeaders is the router's suppress_envoy_headers; when
 	// false, x-envoy-upstream-service-time is added to upstream responses.
 	SuppressEnvoyHeaders bool
-	// NewRequestID generates x-request-id when the client sent none; nil
+	// NewRequestID generates x-request-id when the client sent none, and for
+	// every request when UseRemoteAddress is set (see requestHeaders); nil
 	// means a random UUIDv4.
 	NewRequestID func() string
 	// Logf receives diagnostics (ext_proc errors Envoy would only log); nil
@@ -172,6 +185,8 @@ type Proxy struct {
 	mu        sync.Mutex
 	metadata  map[string]map[string]*structpb.Struct
 	metaOrder []string
+
+	accessLog *accessLog // nil: no access log
 }
 
 // New validates cfg and prepares the ext_proc channels; it connects lazily
@@ -210,6 +225,9 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.NewRequestID == nil {
 		cfg.NewRequestID = newUUID
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
 	clusters := make(map[string]*url.URL, len(cfg.Clusters))
 	for name, base := range cfg.Clusters {
 		u, err := url.Parse(base)
@@ -239,6 +257,10 @@ func New(cfg Config) (*Proxy, error) {
 	if err := checkHealthCheck(cfg.HealthCheck); err != nil {
 		return nil, err
 	}
+	alog, err := newAccessLog(cfg.AccessLogFormat, cfg.AccessLog)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.KeepaliveInterval > 0 && cfg.KeepaliveTimeout <= 0 {
 		return nil, errors.New("standin: KeepaliveInterval needs a KeepaliveTimeout")
 	}
@@ -255,6 +277,7 @@ func New(cfg Config) (*Proxy, error) {
 		localAddr: localAddr,
 		done:      make(chan struct{}),
 		metadata:  make(map[string]map[string]*structpb.Struct),
+		accessLog: alog,
 	}
 	for _, addr := range endpointsOf(cfg) {
 		h, err := p.dialHost(addr)

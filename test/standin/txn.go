@@ -111,6 +111,8 @@ type txn struct {
 	reqReplacedBody []byte
 
 	respStarted bool // response headers went to the client
+
+	log txnLog // what the access log line reports
 }
 
 // ServeHTTP runs one request through the stand-in.
@@ -123,7 +125,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		dec: requestState(p.mode),
 		enc: responseState(p.mode),
 	}
-	defer t.closeStream()
+	t.beginLog()
+	defer t.finish()
 	t.run()
 }
 
@@ -132,8 +135,7 @@ func (t *txn) run() {
 	t.dec.noBody = t.r.ContentLength == 0
 	// ext_proc's decodeHeaders asks for the route (per-route config), so the
 	// connection manager caches it from the headers as they are now.
-	t.cluster, t.clusterOK = t.p.resolveCluster(t.reqHeaders)
-	t.routeCached = true
+	t.refreshRoute()
 
 	headersHeld := false
 	if t.dec.sendHeaders {
@@ -199,15 +201,27 @@ func (t *txn) run() {
 // cache was cleared, and an unknown cluster gives cluster_not_found (503).
 func (t *txn) startRouter() bool {
 	if !t.routeCached {
-		t.cluster, t.clusterOK = t.p.resolveCluster(t.reqHeaders)
-		t.routeCached = true
+		t.refreshRoute()
 	}
 	t.routerStarted = true
 	if !t.clusterOK {
+		t.log.flags |= flagNC
 		t.localReply(http.StatusServiceUnavailable, "", nil)
 		return false
 	}
 	return true
+}
+
+// refreshRoute is refreshCachedRoute: the route is resolved from the headers
+// as they are now, and the stream's upstream cluster info (what
+// %UPSTREAM_CLUSTER% logs) becomes that route's cluster if it exists, or none.
+func (t *txn) refreshRoute() {
+	t.cluster, t.clusterOK = t.p.resolveCluster(t.reqHeaders)
+	t.routeCached = true
+	t.log.cluster = ""
+	if t.clusterOK {
+		t.log.cluster = t.cluster
+	}
 }
 
 func (t *txn) onRequestHeaders(hr *extprocv3.HeadersResponse) outcome {
@@ -699,6 +713,7 @@ func (t *txn) mergeMetadata(resp *extprocv3.ProcessingResponse) {
 			s = &structpb.Struct{}
 		}
 		t.p.mergeMetadata(t.requestID, ns, s)
+		t.mergeLogMetadata(ns, s)
 	}
 }
 
@@ -797,8 +812,13 @@ func (p *Proxy) requestHeaders(r *http.Request) (*headerMap, string, downstream)
 	h.add(":scheme", scheme)
 	h.appendSorted(r.Header, func(k string) bool { return isHopByHop(k) || k == "host" })
 	client := p.clientAddress(h, r.RemoteAddr, scheme)
+	// generate_request_id with preserve_external_request_id off: an edge
+	// request's own x-request-id is replaced, any other keeps its own
+	// (ConnectionManagerUtility::mutateRequestHeaders, force_set). With
+	// use_remote_address every request is an edge request (see
+	// clientAddress), so a client cannot choose the id Envoy logs.
 	id, _ := h.get("x-request-id")
-	if id == "" {
+	if id == "" || p.cfg.UseRemoteAddress {
 		id = p.cfg.NewRequestID()
 		h.set("x-request-id", id)
 	}

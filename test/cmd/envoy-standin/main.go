@@ -11,6 +11,10 @@
 // the connection-manager and router settings of envoy/envoy.yaml; and the
 // ext_proc cluster's HTTP/2 keepalive PINGs. Like codec_type AUTO, the
 // listener takes HTTP/1.1 and HTTP/2 without TLS.
+//
+// With --access-log PATH ("-" for stdout) it writes envoy.yaml's access log,
+// one JSON line per request with the sidecar's dynamic metadata, appending
+// to PATH.
 package main
 
 import (
@@ -76,6 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	msgTimeout := fs.Duration("message-timeout", 10*time.Second, "ext_proc message_timeout")
 	// envoy/envoy.yaml: per_connection_buffer_limit_bytes.
 	bufferLimit := fs.Int("buffer-limit", 4<<20, "request/response buffer limit in bytes")
+	accessLog := fs.String("access-log", "", `access log file, appended to ("-": stdout; empty: no access log)`)
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("parse flags: %w", err)
 	}
@@ -87,6 +92,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.MessageTimeout = *msgTimeout
 	cfg.BufferLimitBytes = *bufferLimit
 	cfg.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
+	// With the access log on stdout the banner goes to stderr, so stdout
+	// holds JSON lines only.
+	banner := stdout
+	switch *accessLog {
+	case "":
+	case "-":
+		cfg.AccessLog = stdout
+		banner = stderr
+	default:
+		f, err := os.OpenFile(*accessLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("access log: %w", err)
+		}
+		// Every line was written with its own Write; a close error loses nothing.
+		defer func() { _ = f.Close() }()
+		cfg.AccessLog = f
+	}
 	proxy, err := standin.New(cfg)
 	if err != nil {
 		return fmt.Errorf("configure: %w", err)
@@ -101,7 +123,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
 	srv := &http.Server{Handler: proxy, ReadHeaderTimeout: readHeaderTimeout, Protocols: protocols}
-	fmt.Fprintf(stdout, "envoy-standin: Go stand-in for Envoy (not Envoy) listening on http://%s, ext_proc %s\n", ln.Addr(), *extproc)
+	fmt.Fprintf(banner, "envoy-standin: Go stand-in for Envoy (not Envoy) listening on http://%s, ext_proc %s\n", ln.Addr(), *extproc)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
