@@ -32,10 +32,20 @@ type Bound struct {
 // the catalog's default; a value that is not a plain integer counts as
 // absent, since the provider refuses it.
 func Of(body []byte, s Settings) Bound {
+	var members []jsonbody.Member
+	for it := jsonbody.Members(body); it.Next(); {
+		members = append(members, it.M)
+	}
+	return OfMembers(body, members, s)
+}
+
+// OfMembers is Of for a body whose top-level members are known already
+// (jsonbody.ValidateMembers found them), so the body is not walked again.
+func OfMembers(body []byte, members []jsonbody.Member, s Settings) Bound {
 	var completion, legacy int64 = -1, -1
 	media := 0
-	for it := jsonbody.Members(body); it.Next(); {
-		m := &it.M
+	for i := range members {
+		m := &members[i]
 		switch {
 		case m.KeyIs("max_completion_tokens"):
 			completion = max(completion, intValue(m.Value(body)))

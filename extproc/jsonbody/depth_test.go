@@ -235,5 +235,28 @@ func FuzzValidate(f *testing.F) {
 		if got != want {
 			t.Fatalf("Validate(%q, %d) = %v, want %v", body, maxDepth, got, want)
 		}
+		// Recording the members changes nothing, and finds exactly the
+		// members a walk of the valid object finds.
+		members, err := ValidateMembers(body, maxDepth, nil)
+		if err != want {
+			t.Fatalf("ValidateMembers(%q, %d) = %v, Validate %v", body, maxDepth, err, want)
+		}
+		if err != nil {
+			return
+		}
+		var walked []Member
+		for it := Members(body); it.Next(); {
+			walked = append(walked, it.M)
+		}
+		if len(walked) != len(members) {
+			t.Fatalf("%q: %d members recorded, %d walked", body, len(members), len(walked))
+		}
+		for i := range walked {
+			w, m := walked[i], members[i]
+			if string(w.Key) != string(m.Key) || w.Escaped != m.Escaped || w.KeyStart != m.KeyStart ||
+				w.ValStart != m.ValStart || w.ValEnd != m.ValEnd {
+				t.Fatalf("%q member %d: recorded %+v, walked %+v", body, i, m, w)
+			}
+		}
 	})
 }

@@ -1,6 +1,7 @@
 package jsonbody
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/bits"
 )
@@ -16,8 +17,30 @@ import (
 // the bulk of a chat body, are scanned a word at a time. Errors are
 // ErrTooDeep, then ErrMalformed, then ErrNotObject, in that precedence.
 func Validate(body []byte, maxDepth int) error {
+	_, err := validateInto(body, maxDepth, nil)
+	return err
+}
+
+// ValidateMembers is Validate that also records the object's top-level
+// members, appended to dst, in the same pass: a caller that reads the
+// members walks the body once instead of twice.
+func ValidateMembers(body []byte, maxDepth int, dst []Member) ([]Member, error) {
+	rec := memberRecorder{members: dst[:0]}
+	return validateInto(body, maxDepth, &rec)
+}
+
+// memberRecorder collects top-level members as validate passes them.
+type memberRecorder struct {
+	members []Member
+}
+
+func validateInto(body []byte, maxDepth int, rec *memberRecorder) ([]Member, error) {
 	limit := effectiveDepth(maxDepth)
-	switch err := validate(body, limit); err {
+	var members []Member
+	if rec != nil {
+		members = rec.members
+	}
+	switch err := validate(body, limit, rec); err {
 	case nil:
 	case ErrMalformed:
 		// The pass stopped at the first fault, but depth is judged on the
@@ -25,16 +48,38 @@ func Validate(body []byte, maxDepth int) error {
 		// the fault still makes it ErrTooDeep. Bad bodies are rare, so the
 		// second walk costs the hot path nothing.
 		if checkDepth(body, limit) == ErrTooDeep {
-			return ErrTooDeep
+			return members, ErrTooDeep
 		}
-		return ErrMalformed
+		return members, ErrMalformed
 	default:
-		return err
+		return members, err
 	}
 	if body[skipSpace(body, 0)] != '{' {
-		return ErrNotObject
+		return members, ErrNotObject
 	}
-	return nil
+	if rec != nil {
+		members = rec.members
+	}
+	return members, nil
+}
+
+// key records the member whose key opens at i and whose value starts at
+// val, when recording and at the top level. The key, valid already, is
+// short: finding its end again costs little.
+func (r *memberRecorder) key(b []byte, depth, i, val int) {
+	if r == nil || depth != 1 {
+		return
+	}
+	key := b[i+1 : stringEnd(b, i)-1]
+	r.members = append(r.members, Member{Key: key, Escaped: bytes.IndexByte(key, '\\') >= 0, KeyStart: i, ValStart: val})
+}
+
+// valueEnd records where the current top-level member's value ends.
+func (r *memberRecorder) valueEnd(depth, i int) {
+	if r == nil || depth != 1 || len(r.members) == 0 {
+		return
+	}
+	r.members[len(r.members)-1].ValEnd = i
 }
 
 // validate reports whether b is one JSON value, returning ErrTooDeep as
@@ -44,7 +89,7 @@ func Validate(body []byte, maxDepth int) error {
 // A grammatical prefix has no bracket outside strings that is not
 // structural, so up to the point where it stops, the depth counted here is
 // the one checkDepth counts: ErrTooDeep from here is ErrTooDeep there.
-func validate(b []byte, limit int) error {
+func validate(b []byte, limit int, rec *memberRecorder) error {
 	// One bit per open level, set for an object and clear for an array:
 	// what the closing bracket must be, and whether a member needs a key.
 	var objects [MaxDepthCeiling/64 + 1]uint64
@@ -73,9 +118,11 @@ func validate(b []byte, limit int) error {
 				continue
 			}
 			objects[w] |= bit
+			k := i
 			if i = memberValue(b, i); i < 0 {
 				return ErrMalformed
 			}
+			rec.key(b, depth, k, i)
 			continue
 		case '"':
 			i = stringEndValid(b, i)
@@ -95,6 +142,7 @@ func validate(b []byte, limit int) error {
 		// A value ended at i: close what it completes, then find the
 		// start of the next one.
 		for {
+			rec.valueEnd(depth, i)
 			i = skipSpace(b, i)
 			if depth == 0 {
 				if i != len(b) {
@@ -110,9 +158,11 @@ func validate(b []byte, limit int) error {
 			if c := b[i]; c == ',' {
 				i = skipSpace(b, i+1)
 				if inObject {
+					k := i
 					if i = memberValue(b, i); i < 0 {
 						return ErrMalformed
 					}
+					rec.key(b, depth, k, i)
 				}
 				break
 			} else if inObject && c == '}' || !inObject && c == ']' {

@@ -24,7 +24,7 @@ func BenchmarkRequestRewrite(b *testing.B) {
 			x := s.Exchange(context.Background())
 			c := &chat{x: x, v: newVersion(b)}
 			var cb chatBody
-			if err := parseChatBody(body, 64, &cb); err != nil {
+			if err := parseChatBody(body, 64, &cb, nil); err != nil {
 				b.Fatal(err)
 			}
 			c.decision.Route, _ = c.v.Index.RouteByID("route_mid_01")
@@ -34,7 +34,7 @@ func BenchmarkRequestRewrite(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				cb = chatBody{}
-				_ = parseChatBody(body, 64, &cb)
+				_ = parseChatBody(body, 64, &cb, nil)
 				_ = c.dispatch(body, &cb)
 			}
 		})
@@ -79,7 +79,7 @@ func FuzzParseRequestBody(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var cb chatBody
-		err := parseChatBody(body, 64, &cb)
+		err := parseChatBody(body, 64, &cb, nil)
 		if err == nil && cb.hasRouting {
 			_, err = routing.Parse(cb.routing.Value(body))
 		}

@@ -44,15 +44,21 @@ type chatBody struct {
 	hasRouting, hasStream  bool
 	hasStreamOptions       bool
 	alias                  []byte // the model value, unquoted
+	// members are the body's top-level members, found by the validating
+	// pass.
+	members []jsonbody.Member
 }
 
-func parseChatBody(body []byte, maxDepth int, cb *chatBody) error {
-	if err := jsonbody.Validate(body, maxDepth); err != nil {
+// parseChatBody reads body into cb; buf holds the members of the usual
+// body without an allocation.
+func parseChatBody(body []byte, maxDepth int, cb *chatBody, buf []jsonbody.Member) error {
+	var err error
+	if cb.members, err = jsonbody.ValidateMembers(body, maxDepth, buf[:0]); err != nil {
 		return depthError(err, maxDepth)
 	}
 	hasModel, hasMessages := false, false
-	for it := jsonbody.Members(body); it.Next(); {
-		m := &it.M
+	for i := range cb.members {
+		m := &cb.members[i]
 		var slot *jsonbody.Member
 		var seen *bool
 		switch {

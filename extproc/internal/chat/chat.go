@@ -76,6 +76,9 @@ type chat struct {
 	v     *catalog.Version // read once, at the request headers; nil before the first
 	guest bool
 	bufs  buffers
+	// members holds the top-level members of the usual request body,
+	// kept with the parked processor.
+	members [16]jsonbody.Member
 	chatState
 }
 
@@ -156,7 +159,7 @@ func (c *chat) RequestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse
 func (c *chat) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
 	body := b.GetBody()
 	var cb chatBody
-	if err := parseChatBody(body, c.v.MaxDepth, &cb); err != nil {
+	if err := parseChatBody(body, c.v.MaxDepth, &cb, c.members[:0]); err != nil {
 		return nil, err
 	}
 	if c.cfg.Tracer != nil {
@@ -169,7 +172,7 @@ func (c *chat) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse
 		}
 	}
 	c.stream = cb.hasStream && string(cb.stream.Value(body)) == "true"
-	c.credit.bound = credit.Of(body, c.reserveSettings())
+	c.credit.bound = credit.OfMembers(body, cb.members, c.reserveSettings())
 	if err := c.decide(cb.alias); err != nil {
 		return nil, err
 	}
