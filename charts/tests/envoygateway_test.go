@@ -343,7 +343,8 @@ func checkEnvoyGatewayRules(t *testing.T, objs []renderedObject, rules []gwapiv1
 
 // envoyGatewayExtProc is the ext_proc filter configuration Envoy Gateway builds from an ExtProc of a
 // policy, reduced to the settings the sidecar depends on: a direction named in processingMode has its
-// headers sent and its body sent as stated, an absent one is skipped; trailers are skipped.
+// headers sent and its body sent as stated, an absent one is skipped; trailers are skipped; the
+// metadata namespaces become metadata_options.
 func envoyGatewayExtProc(t *testing.T, ep egv1a1.ExtProc) *extprocv3.ExternalProcessor {
 	t.Helper()
 	bodyModes := map[egv1a1.ExtProcBodyProcessingMode]extprocv3.ProcessingMode_BodySendMode{
@@ -393,8 +394,19 @@ func envoyGatewayExtProc(t *testing.T, ep egv1a1.ExtProc) *extprocv3.ExternalPro
 	} else {
 		out.FailureModeAllow = *ep.FailOpen
 	}
-	if ep.StatusOnError != nil || ep.ShadowMode != nil || ep.Metadata != nil {
-		t.Errorf("ext_proc sets statusOnError, shadowMode or metadata, which the chart's own Envoy does not: %s", jsonOf(ep))
+	// Envoy Gateway passes the namespaces through as untyped ones: accessible namespaces are
+	// forwarded to the processor, writable ones are the namespaces it may answer in.
+	if md := ep.Metadata; md != nil && (md.AccessibleNamespaces != nil || md.WritableNamespaces != nil) {
+		out.MetadataOptions = &extprocv3.MetadataOptions{}
+		if md.AccessibleNamespaces != nil {
+			out.MetadataOptions.ForwardingNamespaces = &extprocv3.MetadataOptions_MetadataNamespaces{Untyped: md.AccessibleNamespaces}
+		}
+		if md.WritableNamespaces != nil {
+			out.MetadataOptions.ReceivingNamespaces = &extprocv3.MetadataOptions_MetadataNamespaces{Untyped: md.WritableNamespaces}
+		}
+	}
+	if ep.StatusOnError != nil || ep.ShadowMode != nil {
+		t.Errorf("ext_proc sets statusOnError or shadowMode, which the chart's own Envoy does not: %s", jsonOf(ep))
 	}
 	return out
 }
