@@ -95,6 +95,7 @@ func newTier(ct *config.Tier) (*Tier, error) {
 		return nil, fmt.Errorf("band max %s is not a valid price", ct.MaxTotal.String())
 	}
 	t.cheapestReason = sentence(cheapestClause(t.Level))
+	t.AliasJSON = jsonString(t.Alias)
 	return t, nil
 }
 
@@ -130,6 +131,7 @@ func newRoute(cr *config.Route, rate, fee, share decimal.Decimal) *Route {
 	}
 	r.MetaJSON = buildMetaJSON(r)
 	r.EstimatedTotalText = FormatPrice(r.EstimatedTotal)
+	r.ModelJSON = jsonString(r.Model)
 	r.pinnedReason = pinnedReason(r.ID)
 	r.setFixedCost()
 	return r

@@ -47,3 +47,16 @@ func buildMetaJSON(r *Route) []byte {
 	out := bytes.TrimSpace(b.Bytes())
 	return out[1 : len(out)-1]
 }
+
+// jsonString renders s as a JSON string, as catalog text is written (no
+// HTML escaping); it runs once per tier and route when a catalog compiles.
+func jsonString(s string) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		return []byte(`""`)
+	}
+	out := bytes.TrimSpace(b.Bytes())
+	return out[:len(out):len(out)] // shared by every request: no room to append into
+}

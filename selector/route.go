@@ -31,6 +31,8 @@ type Route struct {
 	// MetaJSON is the route's static cpen_route fields, from route_id to
 	// estimated_total_usd_per_1m, without braces or outer commas.
 	MetaJSON []byte
+	// ModelJSON is Model as a JSON string, for the body sent upstream.
+	ModelJSON []byte
 	// EstimatedTotalText is EstimatedTotal as cpen_route prints it, for
 	// the request's log metadata.
 	EstimatedTotalText string

@@ -16,6 +16,8 @@ type Tier struct {
 	Status   config.TierStatus
 	MinTotal decimal.Decimal // band: default min_total_per_1m
 	MaxTotal decimal.Decimal // band: default max_total_per_1m
+	// AliasJSON is the alias as a JSON string, for answers that name it.
+	AliasJSON []byte
 
 	minFixed, maxFixed int64
 	cheapestReason     string // the common reason text, built once

@@ -47,21 +47,32 @@ func (m *Member) Value(body []byte) []byte { return body[m.ValStart:m.ValEnd] }
 // for bodies from providers, which are trusted to be JSON; client bodies
 // go through Validate.
 func Shape(body []byte) bool {
+	_, ok := ShapeMembers(body, nil)
+	return ok
+}
+
+// ShapeMembers is Shape that also returns the object's top-level members,
+// appended to dst, from the same walk.
+func ShapeMembers(body []byte, dst []Member) ([]Member, bool) {
+	dst = dst[:0]
 	i := skipSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
-		return false
+		return dst, false
 	}
 	it := Members(body)
 	end := i + 1
 	for it.Next() {
 		k := skipSpace(body, it.M.KeyStart+len(it.M.Key)+2)
 		if k >= len(body) || body[k] != ':' || it.M.ValStart >= len(body) || it.M.ValEnd > len(body) {
-			return false
+			return dst, false
 		}
 		end = it.M.ValEnd
+		if dst != nil {
+			dst = append(dst, it.M)
+		}
 	}
 	end = skipSpace(body, end)
-	return end < len(body) && body[end] == '}' && skipSpace(body, end+1) == len(body)
+	return dst, end < len(body) && body[end] == '}' && skipSpace(body, end+1) == len(body)
 }
 
 // Iter walks the top-level members of a validated object without

@@ -77,8 +77,11 @@ type chat struct {
 	guest bool
 	bufs  buffers
 	// members holds the top-level members of the usual request body,
-	// kept with the parked processor.
+	// then of the answer's objects, kept with the parked processor.
 	members [16]jsonbody.Member
+	// shaped are the members of shapedOf, the object shape last checked.
+	shaped   []jsonbody.Member
+	shapedOf []byte
 	chatState
 }
 
@@ -234,7 +237,7 @@ func (c *chat) decide(aliasBytes []byte) error {
 	}
 	c.bufs.route = c.appendRouteJSON(c.bufs.route[:0], task)
 	c.routeJSON = c.bufs.route
-	c.aliasJSON = appendJSONString(nil, c.decision.Tier.Alias)
+	c.aliasJSON = c.decision.Tier.AliasJSON
 	c.routedMetadata()
 	if ce := x.Log().Check(zap.DebugLevel, "route selected"); ce != nil {
 		ce.Write(zap.ByteString("request_id", x.RequestID()), zap.String("key_id", c.key.ID),
@@ -266,8 +269,7 @@ func (c *chat) rateLimited(a state.Admission) error {
 // the body with the upstream model and without routing.
 func (c *chat) dispatch(body []byte, cb *chatBody) *extprocv3.ProcessingResponse {
 	route := c.decision.Route
-	model := appendJSONString(make([]byte, 0, len(route.Model)+2), route.Model)
-	edits := [3]jsonbody.Edit{jsonbody.ReplaceValue(&cb.model, model)}
+	edits := [3]jsonbody.Edit{jsonbody.ReplaceValue(&cb.model, route.ModelJSON)}
 	n := 1
 	if cb.hasRouting {
 		edits[1] = jsonbody.RemoveMember(body, &cb.routing)
@@ -322,7 +324,7 @@ func (c *chat) sendUpstream(newBody []byte) *extprocv3.ProcessingResponse {
 func (c *chat) appendRouteJSON(b []byte, task string) []byte {
 	d := &c.decision
 	b = append(b, `{"alias":`...)
-	b = appendJSONString(b, d.Tier.Alias)
+	b = append(b, d.Tier.AliasJSON...)
 	b = append(b, `,"task":"`...)
 	b = append(b, task...)
 	b = append(b, `",`...)

@@ -185,7 +185,7 @@ func (c *chat) ResponseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespons
 // rewriteJSON restores the alias in "model" and adds cpen_status and
 // cpen_route to a JSON object body; nil leaves the body as it is.
 func (c *chat) rewriteJSON(body []byte, status string) []byte {
-	if !jsonbody.Shape(body) {
+	if !c.shape(body) {
 		return nil
 	}
 	c.bufs.resp.b = c.bufs.resp.b[:0]
@@ -193,26 +193,51 @@ func (c *chat) rewriteJSON(body []byte, status string) []byte {
 	return c.bufs.resp.b
 }
 
-// patchObject edits one JSON object (Shape checked): every top-level
+// shape checks that obj is an object patchObject can edit (see
+// jsonbody.Shape), keeping its members for the patch that follows.
+func (c *chat) shape(obj []byte) bool {
+	var ok bool
+	c.shaped, ok = jsonbody.ShapeMembers(obj, c.members[:0])
+	c.shapedOf = obj
+	return ok
+}
+
+// members are obj's top-level members: those shape kept when it checked
+// this very obj, else a new walk.
+func (c *chat) objectMembers(obj []byte) []jsonbody.Member {
+	if len(obj) > 0 && len(c.shapedOf) == len(obj) && &c.shapedOf[0] == &obj[0] {
+		return c.shaped
+	}
+	c.shaped = c.shaped[:0]
+	for it := jsonbody.Members(obj); it.Next(); {
+		c.shaped = append(c.shaped, it.M)
+	}
+	c.shapedOf = obj
+	return c.shaped
+}
+
+// patchObject edits one JSON object (shape checked): every top-level
 // "model" (and case variant, which some client parsers accept) → alias,
 // and the cpen fields asked for. It appends the result to dst in one pass.
 func (c *chat) patchObject(dst, obj []byte, withRoute, withStatus bool, status string) []byte {
 	dst = slices.Grow(dst, len(obj)+len(c.aliasJSON)+len(c.routeJSON)+96)
-	at, has := 0, false
-	for it := jsonbody.Members(obj); it.Next(); {
-		has = true
-		if isModelKey(&it.M) {
-			dst = append(dst, obj[at:it.M.ValStart]...)
+	at := 0
+	members := c.objectMembers(obj)
+	for i := range members {
+		m := &members[i]
+		if isModelKey(m) {
+			dst = append(dst, obj[at:m.ValStart]...)
 			dst = append(dst, c.aliasJSON...)
-			at = it.M.ValEnd
-		} else if withStatus && it.M.KeyIs("usage") {
+			at = m.ValEnd
+		} else if withStatus && m.KeyIs("usage") {
 			// The receipt goes with cpen_status: the answer's usage
 			// prices it.
-			if u, ok := credit.UsageValue(it.M.Value(obj)); ok {
+			if u, ok := credit.UsageValue(m.Value(obj)); ok {
 				c.credit.usage, c.credit.hasUsage = u, true
 			}
 		}
 	}
+	has := len(members) > 0
 	closing := bytes.LastIndexByte(obj, '}')
 	dst = append(dst, obj[at:closing]...)
 	dst = c.appendFields(dst, has, withRoute, withStatus, status)

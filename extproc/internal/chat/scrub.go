@@ -3,7 +3,6 @@ package chat
 import (
 	"bytes"
 
-	"github.com/cpen/router/extproc/jsonbody"
 )
 
 // minScrubbedName is the shortest provider name searched for in error
@@ -22,7 +21,7 @@ func (c *chat) scrubError(body []byte) []byte {
 	if name := c.upstream.Name; len(name) >= minScrubbedName && indexFold(clean, name) >= 0 {
 		clean = replaceFold(clean, name, "provider")
 	}
-	if c.rewrite && jsonbody.Shape(clean) {
+	if c.rewrite && c.shape(clean) {
 		c.bufs.resp.b = c.patchObject(c.bufs.resp.b[:0], clean, true, true, "failed")
 		return c.bufs.resp.b
 	}

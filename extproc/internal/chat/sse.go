@@ -112,7 +112,7 @@ func (c *chat) streamEvent(dst, ev []byte) []byte {
 		}
 		s.done = true
 		return append(dst, ev...)
-	case !sseObject(payload):
+	case !c.sseObject(payload):
 		return append(dst, ev...)
 	}
 	dst = append(dst, ev[:at]...)
@@ -145,7 +145,7 @@ func (c *chat) streamDataLines(dst, ev []byte) []byte {
 			dataRows++
 		}
 	}
-	whole := sseObject(s.data)
+	whole := c.sseObject(s.data)
 	if whole {
 		s.patched = c.streamObject(s.patched[:0], s.data)
 	}
@@ -170,7 +170,7 @@ func (c *chat) streamDataLines(dst, ev []byte) []byte {
 					break // the last data line takes whatever is left
 				}
 			}
-		case sseObject(v):
+		case c.sseObject(v):
 			dst = append(dst, "data: "...)
 			dst = c.patchObject(dst, v, false, false, "completed")
 			dst = append(dst, le...)
@@ -186,7 +186,7 @@ func (c *chat) streamDataLines(dst, ev []byte) []byte {
 // usage.
 func (c *chat) streamObject(dst, obj []byte) []byte {
 	s := &c.sse
-	withUsage := hasUsage(obj)
+	withUsage := hasUsage(obj, c.objectMembers(obj))
 	dst = c.patchObject(dst, obj, !s.routeSent, withUsage && !s.statusSent, "completed")
 	s.routeSent = true
 	s.statusSent = s.statusSent || withUsage
@@ -197,9 +197,9 @@ func (c *chat) streamObject(dst, obj []byte) []byte {
 // can edit. The closing brace is checked first: it is cheap, and a value
 // cut short (a provider's stream broken off mid-chunk) then never reaches
 // the member walk, which expects a key's closing quote to be there.
-func sseObject(v []byte) bool {
+func (c *chat) sseObject(v []byte) bool {
 	t := bytes.TrimRight(v, " \t\r\n")
-	return len(t) > 0 && t[len(t)-1] == '}' && jsonbody.Shape(v)
+	return len(t) > 0 && t[len(t)-1] == '}' && c.shape(v)
 }
 
 // sseData returns the value of a data field: what follows "data:", less
@@ -283,10 +283,10 @@ func indexByteFrom(b []byte, from int, c byte) int {
 
 // hasUsage reports whether a chunk carries a non-null usage object: the
 // last data chunk of an OpenAI stream with include_usage.
-func hasUsage(obj []byte) bool {
-	for it := jsonbody.Members(obj); it.Next(); {
-		if it.M.KeyIs("usage") {
-			return string(it.M.Value(obj)) != "null"
+func hasUsage(obj []byte, members []jsonbody.Member) bool {
+	for i := range members {
+		if members[i].KeyIs("usage") {
+			return string(members[i].Value(obj)) != "null"
 		}
 	}
 	return false
