@@ -54,3 +54,25 @@ func BenchmarkValidate(b *testing.B) {
 		})
 	}
 }
+
+// A provider's usual answer, walked for its members: the lenient shape
+// check against the validating pass.
+func BenchmarkAnswerMembers(b *testing.B) {
+	answer := []byte(`{"id":"chatcmpl-1","object":"chat.completion","created":1717000000,"model":"upstream-mini",` +
+		`"choices":[{"index":0,"message":{"role":"assistant","content":"Paris is the capital of France. It has been the capital since the tenth century, with brief interruptions, and it is the seat of the government.","refusal":null},"logprobs":null,"finish_reason":"stop"}],` +
+		`"usage":{"prompt_tokens":42,"completion_tokens":18,"total_tokens":60,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0}},` +
+		`"service_tier":"default","system_fingerprint":"fp_0123456789"}`)
+	buf := make([]Member, 0, 16)
+	b.Run("shape", func(b *testing.B) {
+		b.SetBytes(int64(len(answer)))
+		for b.Loop() {
+			buf, _ = ShapeMembers(answer, buf)
+		}
+	})
+	b.Run("validate", func(b *testing.B) {
+		b.SetBytes(int64(len(answer)))
+		for b.Loop() {
+			buf, _ = ValidateMembers(answer, MaxDepthCeiling, buf)
+		}
+	})
+}

@@ -152,14 +152,14 @@ func skipValue(b []byte, i int) int {
 	}
 	switch b[i] {
 	case '"':
-		end, _ := skipString(b, i)
-		return end
+		// A value's escapes do not matter here: only the end is wanted.
+		return stringEnd(b, i)
 	case '{', '[':
 		depth := 0
 		for i < len(b) {
 			switch b[i] {
 			case '"':
-				i, _ = skipString(b, i)
+				i = stringEnd(b, i)
 				continue
 			case '{', '[':
 				depth++

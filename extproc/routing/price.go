@@ -23,6 +23,9 @@ func Price(v []byte) (decimal.Decimal, error) {
 	if len(v) == 0 || len(v) > maxNumberLen || !isNumber(v) {
 		return decimal.Decimal{}, msgError("must be a decimal number (string or number)")
 	}
+	if d, ok := plainPrice(v); ok {
+		return d, nil
+	}
 	d, err := decimal.NewFromString(string(v))
 	if err != nil {
 		return decimal.Decimal{}, msgError("must be a decimal number (string or number)")
@@ -34,6 +37,58 @@ func Price(v []byte) (decimal.Decimal, error) {
 		return decimal.Decimal{}, msgError(fmt.Sprintf("must have at most %d fractional digits", config.MaxPriceDecimals))
 	}
 	return d, nil
+}
+
+// plainPrice reads the usual price literal, digits with an optional
+// fraction and no sign or exponent ("0.30", "12"), that lies in range with
+// at most MaxPriceDecimals significant fractional digits, without
+// decimal's string parsing; anything else reports false for the general
+// path to judge. v has passed isNumber.
+func plainPrice(v []byte) (decimal.Decimal, bool) {
+	var mant int64
+	intDigits, frac, fracLen, dot := 0, 0, 0, false
+	for _, c := range v {
+		switch {
+		case c == '.':
+			dot = true
+			continue
+		case c < '0' || c > '9':
+			return decimal.Decimal{}, false // a sign or an exponent
+		}
+		if dot {
+			fracLen++
+			if c != '0' {
+				frac = fracLen // significant fractional digits so far
+			}
+		} else {
+			intDigits++
+		}
+		if intDigits+fracLen > 18 {
+			return decimal.Decimal{}, false // past int64's exact range
+		}
+		mant = mant*10 + int64(c-'0')
+	}
+	if frac > config.MaxPriceDecimals {
+		return decimal.Decimal{}, false
+	}
+	// Drop the trailing fractional zeros, as decimal's parse keeps them
+	// only as scale.
+	for range fracLen - frac {
+		mant /= 10
+	}
+	d := decimal.New(mant, -int32(frac))
+	if mant > config.MaxPricePer1M*pow10(frac) {
+		return decimal.Decimal{}, false
+	}
+	return d, true
+}
+
+func pow10(n int) int64 {
+	p := int64(1)
+	for range n {
+		p *= 10
+	}
+	return p
 }
 
 func price(dst *selector.Bound, v []byte) error {
