@@ -66,6 +66,7 @@ func NewIndex(cat *config.Catalog) (*Index, error) {
 		r := newRoute(cr, rate, cat.FeeRate, cat.InputShare)
 		r.Index = len(ix.routes)
 		r.tier = t
+		r.bestReasonJSON = jsonString(sentence(bestClause(r.ID, t.Level)))
 		ix.routes = append(ix.routes, r)
 		ix.byID[r.ID] = r
 		t.routes = append(t.routes, r)
@@ -96,6 +97,7 @@ func newTier(ct *config.Tier) (*Tier, error) {
 	}
 	t.cheapestReason = sentence(cheapestClause(t.Level))
 	t.AliasJSON = jsonString(t.Alias)
+	t.cheapestReasonJSON = jsonString(t.cheapestReason)
 	return t, nil
 }
 
@@ -133,6 +135,7 @@ func newRoute(cr *config.Route, rate, fee, share decimal.Decimal) *Route {
 	r.EstimatedTotalText = FormatPrice(r.EstimatedTotal)
 	r.ModelJSON = jsonString(r.Model)
 	r.pinnedReason = pinnedReason(r.ID)
+	r.pinnedReasonJSON = jsonString(r.pinnedReason)
 	r.setFixedCost()
 	return r
 }

@@ -34,6 +34,34 @@ func (d *Decision) Reason() string {
 	return ""
 }
 
+// ReasonJSON is Reason as a JSON string when the reason is one of the
+// common texts built once per catalog (the cheapest fitting route, the
+// best-scored balanced route, a kept pin); nil otherwise, for the caller
+// to quote Reason itself.
+func (d *Decision) ReasonJSON() []byte {
+	if d.Tier == nil || d.Route == nil {
+		return nil
+	}
+	switch d.ReasonCode {
+	case ReasonCheapestFit, ReasonBalancedFit:
+		switch {
+		case d.cheapest:
+			return d.Tier.cheapestReasonJSON
+		case d.near <= 1:
+			return d.Route.bestReasonJSON
+		}
+	case ReasonContinuityPinned:
+		return d.Route.pinnedReasonJSON
+	}
+	return nil
+}
+
+// bestClause describes a balanced choice of the one best-scored route.
+func bestClause(routeID, level string) string {
+	return fmt.Sprintf("selected %s, the live %s-tier route inside the declared cap with the best price weighed with error rate and latency",
+		routeID, level)
+}
+
 // fitClause describes a cheapest or balanced choice, starting lower-case.
 func (d *Decision) fitClause() string {
 	level := d.Tier.Level
@@ -44,8 +72,7 @@ func (d *Decision) fitClause() string {
 		return fmt.Sprintf("selected %s, one of %d live %s-tier routes inside the declared cap whose price weighed with error rate and latency is within 2%% of the best",
 			d.Route.ID, d.near, level)
 	}
-	return fmt.Sprintf("selected %s, the live %s-tier route inside the declared cap with the best price weighed with error rate and latency",
-		d.Route.ID, level)
+	return bestClause(d.Route.ID, level)
 }
 
 // leaveClause says why the pinned route was not served as usual.

@@ -45,6 +45,8 @@ type Route struct {
 	tier         *Tier
 	pos          int    // position in tier.routes
 	pinnedReason string // the continuity_pinned reason text, built once
+	// The common reason texts as JSON strings, built once (ReasonJSON).
+	pinnedReasonJSON, bestReasonJSON []byte
 }
 
 // fixedRoute is the hot-loop view of a route: fixed-point prices (1e-12

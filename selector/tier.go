@@ -21,6 +21,7 @@ type Tier struct {
 
 	minFixed, maxFixed int64
 	cheapestReason     string // the common reason text, built once
+	cheapestReasonJSON []byte
 	routes             []*Route
 	fx                 []fixedRoute // parallel to routes
 	blocks             []blockMin   // per blockSize routes of fx

@@ -342,7 +342,11 @@ func (c *chat) appendRouteJSON(b []byte, task string) []byte {
 	b = append(b, `,"reason_code":"`...)
 	b = append(b, d.ReasonCode...)
 	b = append(b, `","reason":`...)
-	b = appendJSONString(b, d.Reason())
+	if r := d.ReasonJSON(); r != nil {
+		b = append(b, r...)
+	} else {
+		b = appendJSONString(b, d.Reason())
+	}
 	return append(b, '}')
 }
 

@@ -2,7 +2,6 @@ package chat
 
 import (
 	"bytes"
-
 )
 
 // minScrubbedName is the shortest provider name searched for in error
