@@ -9,7 +9,7 @@ BIN := bin
 FUZZTIME ?= 30s
 export CPEN_BIN := $(CURDIR)/$(BIN)/cpen-extproc
 
-.PHONY: help build run demo test test-e2e test-faults helm-test lint bench bench-long fuzz image check-config check clean
+.PHONY: help build run demo test test-e2e test-faults helm-test lint bench bench-long bench-instructions fuzz image check-config check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -57,12 +57,19 @@ bench-long: build ## full A/B matrix: concurrency 1,16,64 x default/200KiB reque
 	$(GO) build -o $(BIN)/extproc-ab ./test/bench/cmd/ab
 	$(BIN)/extproc-ab --bin $(BIN)/cpen-extproc --noop-bin $(BIN)/noop-extproc $(BENCH_ARGS)
 
+bench-instructions: ## instructions per ext_proc exchange under valgrind's callgrind, sidecar vs no-op floor, 3 body sets (~5 min)
+	$(GO) build -tags '$(GO_TAGS)' -o $(BIN)/cpen-extproc ./extproc/cmd/cpen-extproc
+	$(GO) build -o $(BIN)/noop-extproc ./test/bench/cmd/noop-extproc
+	$(GO) build -o $(BIN)/icount ./test/bench/cmd/icount
+	$(BIN)/icount --bin $(BIN)/cpen-extproc --noop-bin $(BIN)/noop-extproc $(BENCH_ARGS)
+
 fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadCatalog$$' -fuzztime $(FUZZTIME) ./config/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRouting$$' -fuzztime $(FUZZTIME) ./extproc/routing/
 	$(GO) test -run '^$$' -fuzz '^FuzzEdit$$' -fuzztime $(FUZZTIME) ./extproc/jsonbody/
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./extproc/jsonbody/
 	$(GO) test -run '^$$' -fuzz '^FuzzShape$$' -fuzztime $(FUZZTIME) ./extproc/jsonbody/
+	$(GO) test -run '^$$' -fuzz '^FuzzStream$$' -fuzztime $(FUZZTIME) ./extproc/jsonbody/
 	$(GO) test -run '^$$' -fuzz '^FuzzIntLiteral$$' -fuzztime $(FUZZTIME) ./extproc/jsonbody/
 	$(GO) test -run '^$$' -fuzz '^FuzzSSESplit$$' -fuzztime $(FUZZTIME) -tags '$(GO_TAGS)' ./extproc/internal/chat/
 	$(GO) test -run '^$$' -fuzz '^FuzzIndexFold$$' -fuzztime $(FUZZTIME) -tags '$(GO_TAGS)' ./extproc/internal/chat/

@@ -19,45 +19,21 @@ import (
 	"time"
 
 	"github.com/cpen/router/test/bench/load"
+	"github.com/cpen/router/test/bench/serverproc"
 )
 
-// Bodies is a named pair of request and response bodies.
-type Bodies struct {
-	Name       string
-	Req, Resp  []byte
-	isBaseline bool // the default bodies, for the scaling comparison
-}
-
-// bodySets are the body sets the runner knows, by name. The matrices use
-// default, req200k and resp1m; req1m and resp200k add a second size per
-// direction, so linear growth can be checked within one direction (equal
-// marginal cost per MiB at both sizes).
-func bodySets() []Bodies {
-	return []Bodies{
-		{Name: "default", Req: load.DefaultRequest(), Resp: load.DefaultResponse(), isBaseline: true},
-		{Name: "req200k", Req: load.ChatRequest(200 << 10), Resp: load.DefaultResponse()},
-		{Name: "req1m", Req: load.ChatRequest(1 << 20), Resp: load.DefaultResponse()}, // the catalog's max_body_bytes
-		{Name: "resp200k", Req: load.DefaultRequest(), Resp: load.ChatResponse(200 << 10)},
-		{Name: "resp1m", Req: load.DefaultRequest(), Resp: load.ChatResponse(1 << 20)},
-	}
-}
-
-func findBodies(name string) (Bodies, error) {
-	var names []string
-	for _, b := range bodySets() {
-		if b.Name == name {
-			return b, nil
-		}
-		names = append(names, b.Name)
-	}
-	return Bodies{}, fmt.Errorf("unknown body set %q (known: %s)", name, strings.Join(names, ", "))
-}
+// errLegFailed is a run in which some exchanges failed.
+var errLegFailed = errors.New("exchanges failed")
 
 // Case is one configuration of the matrix.
 type Case struct {
 	Concurrency int
-	Bodies      Bodies
+	Bodies      load.BodySet
 }
+
+// baseline reports whether the case has the default bodies, the baseline
+// of the scaling comparison.
+func (c Case) baseline() bool { return c.Bodies.Name == load.DefaultBodySet }
 
 func (c Case) String() string { return fmt.Sprintf("c=%-3d %s", c.Concurrency, c.Bodies.Name) }
 
@@ -140,7 +116,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	// Body-major order: every default-body case runs before any large body
 	// has grown ours' heap, so the RSS after c=64 default is its own.
 	for _, name := range list(*bodies) {
-		b, err := findBodies(name)
+		b, err := load.FindBodySet(name)
 		if err != nil {
 			return o, fmt.Errorf("--bodies: %w", err)
 		}
@@ -154,7 +130,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		if !ok || err != nil || c < 1 {
 			return o, fmt.Errorf("--extra: %q is not conc:bodies", e)
 		}
-		b, err := findBodies(name)
+		b, err := load.FindBodySet(name)
 		if err != nil {
 			return o, fmt.Errorf("--extra: %w", err)
 		}
@@ -225,13 +201,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 		return err
 	}
 	defer func() {
-		_ = ours.stop()
-		_ = floor.stop()
+		_ = ours.Stop()
+		_ = floor.Stop()
 	}()
 	r.ours, r.floor = ours, floor
 
 	start := time.Now()
-	fmt.Fprintf(stdout, "ext_proc A/B: ours = %s (pid %d), floor = %s (pid %d)\n", o.bin, ours.pid(), o.noopBin, floor.pid())
+	fmt.Fprintf(stdout, "ext_proc A/B: ours = %s (pid %d), floor = %s (pid %d)\n", o.bin, ours.PID(), o.noopBin, floor.PID())
 	fmt.Fprintf(stdout, "%d CPUs; per leg: %v warmup + %v window, %d HTTP/2 conns; %d A/B pairs per configuration\n",
 		runtime.NumCPU(), o.warmup, o.duration, o.conns, o.reps)
 	fmt.Fprintf(stdout, "cpu/exch, srv cores: the server's utime+stime (/proc/<pid>/stat) over the window; gen: this load generator;\n"+
@@ -242,11 +218,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 		if err != nil {
 			return err
 		}
-		oursMem, err := load.ReadProcMem(ours.pid())
+		oursMem, err := load.ReadProcMem(ours.PID())
 		if err != nil {
 			return err
 		}
-		floorMem, err := load.ReadProcMem(floor.pid())
+		floorMem, err := load.ReadProcMem(floor.PID())
 		if err != nil {
 			return err
 		}
@@ -259,7 +235,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 		}
 	}
 	fmt.Fprintf(stdout, "\ntotal time %v\n", time.Since(start).Round(time.Second))
-	r.progress("cpen-extproc output (last %d bytes kept): %s", logTail, ours.logs)
+	r.progress("cpen-extproc output (last %d bytes kept): %s", serverproc.TailBytes, ours.Output())
 	if r.failed > 0 {
 		return fmt.Errorf("%d %w (see first_error in the tables)", r.failed, errLegFailed)
 	}
@@ -271,37 +247,24 @@ type runner struct {
 	o              options
 	stdout, stderr io.Writer
 	json           *json.Encoder
-	ours, floor    *server
+	ours, floor    *serverproc.Process
 	failed         int64 // failed exchanges over all legs
 }
 
-func (r *runner) startServers(ctx context.Context) (ours, floor *server, err error) {
-	grpcAddr, err := freeAddr()
+func (r *runner) startServers(ctx context.Context) (ours, floor *serverproc.Process, err error) {
+	oursSpec, err := serverproc.Sidecar(r.o.bin, r.o.catalog)
 	if err != nil {
 		return nil, nil, err
 	}
-	adminAddr, err := freeAddr()
+	floorSpec, err := serverproc.Noop(r.o.noopBin)
 	if err != nil {
 		return nil, nil, err
 	}
-	noopAddr, err := freeAddr()
-	if err != nil {
+	if ours, err = serverproc.Start(ctx, oursSpec); err != nil {
 		return nil, nil, err
 	}
-	// Provider keys are set so the request path adds the upstream
-	// Authorization header as in production.
-	env := []string{"OPENAI_API_KEY=sk-bench-openai", "GEMINI_API_KEY=sk-bench-gemini", "MISTRAL_API_KEY=sk-bench-mistral"}
-	ours, err = startServer(ctx, "cpen-extproc", grpcAddr, r.o.bin,
-		[]string{"--catalog", r.o.catalog, "--grpc-addr", grpcAddr, "--admin-addr", adminAddr,
-			"--log-level", "warn", "--drain-timeout", "2s"},
-		env, httpReady("http://"+adminAddr+"/readyz"))
-	if err != nil {
-		return nil, nil, err
-	}
-	floor, err = startServer(ctx, "noop-extproc", noopAddr, r.o.noopBin,
-		[]string{"--grpc-addr", noopAddr}, nil, tcpReady(noopAddr))
-	if err != nil {
-		_ = ours.stop()
+	if floor, err = serverproc.Start(ctx, floorSpec); err != nil {
+		_ = ours.Stop()
 		return nil, nil, err
 	}
 	return ours, floor, nil
@@ -353,13 +316,13 @@ func (r *runner) matrix(ctx context.Context) ([]caseResult, error) {
 	return out, nil
 }
 
-func (r *runner) leg(ctx context.Context, c Case, rep int, side string, s *server) (load.Result, error) {
-	if err := s.alive(); err != nil {
+func (r *runner) leg(ctx context.Context, c Case, rep int, side string, s *serverproc.Process) (load.Result, error) {
+	if err := s.Alive(); err != nil {
 		return load.Result{}, err
 	}
 	cfg := load.Config{
-		Target: s.addr, Conns: r.o.conns, Concurrency: c.Concurrency,
-		Warmup: r.o.warmup, Duration: r.o.duration, PID: s.pid(),
+		Target: s.Addr(), Conns: r.o.conns, Concurrency: c.Concurrency,
+		Warmup: r.o.warmup, Duration: r.o.duration, PID: s.PID(),
 		Key: r.o.key, ReqBody: c.Bodies.Req, RespBody: c.Bodies.Resp,
 	}
 	r.progress("%s pair %d/%d %s", c, rep, r.o.reps, side)
@@ -369,7 +332,7 @@ func (r *runner) leg(ctx context.Context, c Case, rep int, side string, s *serve
 	}
 	r.failed += res.Errors
 	label := fmt.Sprintf("%s pair%d %s", strings.Join(strings.Fields(c.String()), " "), rep, side)
-	return res, r.json.Encode(load.Record{Label: label, Target: s.name, Conns: r.o.conns,
+	return res, r.json.Encode(load.Record{Label: label, Target: s.Name(), Conns: r.o.conns,
 		ReqBytes: len(c.Bodies.Req), RespBytes: len(c.Bodies.Resp), Result: res})
 }
 

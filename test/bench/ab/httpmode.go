@@ -73,7 +73,7 @@ func (r *runner) httpOverhead(ctx context.Context) error {
 	defer mockSrv.close()
 	clusters := map[string]string{mockCluster: mockSrv.url}
 	withExt, err := standin.New(standin.Config{
-		ExtProcAddr: r.ours.addr, AllowModeOverride: true, MessageTimeout: 10 * time.Second,
+		ExtProcAddr: r.ours.Addr(), AllowModeOverride: true, MessageTimeout: 10 * time.Second,
 		ClusterHeader: clusterHeader, Clusters: clusters, BufferLimitBytes: 4 << 20,
 	})
 	if err != nil {
@@ -81,7 +81,7 @@ func (r *runner) httpOverhead(ctx context.Context) error {
 	}
 	defer func() { _ = withExt.Close() }()
 	noExt, err := standin.New(standin.Config{
-		ExtProcAddr: r.ours.addr, ClusterHeader: clusterHeader, Clusters: clusters, BufferLimitBytes: 4 << 20,
+		ExtProcAddr: r.ours.Addr(), ClusterHeader: clusterHeader, Clusters: clusters, BufferLimitBytes: 4 << 20,
 		Mode: &extprocfilterv3.ProcessingMode{
 			RequestHeaderMode: extprocfilterv3.ProcessingMode_SKIP, RequestBodyMode: extprocfilterv3.ProcessingMode_NONE,
 			ResponseHeaderMode: extprocfilterv3.ProcessingMode_SKIP, ResponseBodyMode: extprocfilterv3.ProcessingMode_NONE,
@@ -106,7 +106,7 @@ func (r *runner) httpOverhead(ctx context.Context) error {
 		{name: "direct to mock", url: mockSrv.url + load.ChatPath, header: http.Header{}},
 		{name: "stand-in, no ext_proc", url: noSrv.url + load.ChatPath, header: http.Header{clusterHeader: {mockCluster}}},
 		{name: "stand-in + sidecar", url: withSrv.url + load.ChatPath,
-			header: http.Header{"Authorization": {"Bearer " + r.o.key}}, pid: r.ours.pid(), check: `"cpen_route"`},
+			header: http.Header{"Authorization": {"Bearer " + r.o.key}}, pid: r.ours.PID(), check: `"cpen_route"`},
 	}
 	body := load.DefaultRequest()
 	for _, p := range paths {
@@ -232,7 +232,7 @@ func post(ctx context.Context, c *http.Client, p httpPath, body []byte) ([]byte,
 }
 
 func (r *runner) httpLeg(ctx context.Context, p httpPath, conc int, body []byte) (load.Result, error) {
-	if err := r.ours.alive(); err != nil {
+	if err := r.ours.Alive(); err != nil {
 		return load.Result{}, err
 	}
 	tr := &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: conc}

@@ -63,7 +63,7 @@ func median[T float64 | time.Duration](v []T) T {
 }
 
 func budget(c Case, s caseStats, rss int64) string {
-	if !c.Bodies.isBaseline {
+	if !c.baseline() {
 		return ""
 	}
 	verdict := func(ok bool) string {
@@ -123,7 +123,7 @@ func (r *runner) printScaling(results []caseResult) {
 	base := map[int]caseResult{}
 	large := false
 	for _, cr := range results {
-		if cr.Bodies.isBaseline {
+		if cr.baseline() {
 			base[cr.Concurrency] = cr
 		} else {
 			large = true
@@ -137,7 +137,7 @@ func (r *runner) printScaling(results []caseResult) {
 	fmt.Fprintf(w, "%-14s %9s %14s %14s %14s %16s %17s\n",
 		"config", "body", "ours cpu/exch", "floor cpu/exch", "ours per MiB", "ours marginal", "floor marginal")
 	for _, cr := range results {
-		if cr.Bodies.isBaseline {
+		if cr.baseline() {
 			continue
 		}
 		s := cr.stats()
@@ -155,4 +155,4 @@ func (r *runner) printScaling(results []caseResult) {
 	}
 }
 
-func bodyMiB(b Bodies) float64 { return float64(len(b.Req)+len(b.Resp)) / (1 << 20) }
+func bodyMiB(b load.BodySet) float64 { return float64(len(b.Req)+len(b.Resp)) / (1 << 20) }

@@ -27,6 +27,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "closed-loop workers (streams in flight)")
 	fs.IntVar(&cfg.Conns, "conns", 4, "HTTP/2 connections; streams go round-robin over them")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured window")
+	fs.Int64Var(&cfg.Requests, "requests", 0, "measure exactly this many exchanges instead of a --duration window")
 	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "load before the measured window, not counted")
 	fs.StringVar(&cfg.Key, "key", DefaultKey, "client API key sent as Authorization: Bearer")
 	reqFile := fs.String("req-body", "", "request body `file` (default: the embedded 2 KiB chat request)")
@@ -39,6 +40,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if cfg.Requests != 0 {
+		durationSet := false
+		fs.Visit(func(f *flag.Flag) { durationSet = durationSet || f.Name == "duration" })
+		if durationSet {
+			return fmt.Errorf("%w: --requests and --duration both given", ErrRunLength)
+		}
+		cfg.Duration = 0 // the default window gives way to the count
 	}
 	var err error
 	if cfg.ReqBody, err = body(*reqFile, *reqSize, DefaultRequest, ChatRequest); err != nil {
@@ -97,8 +106,12 @@ func body(file string, size int, def func() []byte, gen func(int) []byte) ([]byt
 
 // WriteReport prints one run as a small human table.
 func WriteReport(w io.Writer, cfg Config, r Result) {
-	fmt.Fprintf(w, "target %s  concurrency %d  conns %d  window %v (warmup %v)  request %s  response %s\n",
-		cfg.Target, cfg.Concurrency, cfg.Conns, r.Window.Round(time.Millisecond), cfg.Warmup,
+	bound := ""
+	if cfg.Requests > 0 {
+		bound = fmt.Sprintf(" for %d requests", cfg.Requests)
+	}
+	fmt.Fprintf(w, "target %s  concurrency %d  conns %d  window %v%s (warmup %v)  request %s  response %s\n",
+		cfg.Target, cfg.Concurrency, cfg.Conns, r.Window.Round(time.Millisecond), bound, cfg.Warmup,
 		Bytes(int64(len(cfg.ReqBody))), Bytes(int64(len(cfg.RespBody))))
 	fmt.Fprintf(w, "  exchanges   %d  (%.0f/s)  errors %d\n", r.Exchanges, r.Rate, r.Errors)
 	if r.FirstError != "" {

@@ -7,8 +7,10 @@
 // answer. Streams go round-robin over several HTTP/2 connections, driven by
 // closed-loop workers (Drive, also used for the HTTP-level runs).
 //
-// A run reports exchanges per second, latency per exchange (stream open to
-// last answer) at p50/p90/p99/max, the server process's CPU time per
-// exchange and RSS read from /proc/<pid>, and the generator's own CPU, so a
-// reader can tell when the generator, not the server, is the bottleneck.
+// A run lasts a time window or, where exact comparisons matter (counting
+// instructions), a fixed number of exchanges. It reports exchanges per
+// second, latency per exchange (stream open to last answer) at
+// p50/p90/p99/max, the server process's CPU time per exchange and RSS read
+// from /proc/<pid>, and the generator's own CPU, so a reader can tell when
+// the generator, not the server, is the bottleneck.
 package load

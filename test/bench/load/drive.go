@@ -13,6 +13,10 @@ import (
 // measured window.
 var ErrNoExchanges = errors.New("no successful exchange in the measured window")
 
+// ErrRunLength is a run given neither or both of a duration and a request
+// count, or a negative one.
+var ErrRunLength = errors.New("a run needs either a positive duration or a positive request count")
+
 // drainTimeout bounds how long Drive waits, after the window, for the
 // exchanges in flight to finish before it cancels them.
 const drainTimeout = 30 * time.Second
@@ -32,8 +36,15 @@ type DriveConfig struct {
 	Concurrency int
 	// Warmup runs before the measured window and is not counted.
 	Warmup time.Duration
-	// Duration is the measured window.
+	// Duration is the measured window. Exactly one of Duration and
+	// Requests is set.
 	Duration time.Duration
+	// Requests bounds the measured part by count instead of time: exactly
+	// this many exchanges are started after the warmup (failed ones
+	// included), and the window closes when the last of them finishes.
+	// Counting is exact where a time window is not: the work a server
+	// does for one run is then known to the exchange.
+	Requests int64
 	// PID is the server process whose CPU and memory are read from /proc;
 	// 0 skips them.
 	PID int
@@ -103,36 +114,61 @@ type worker struct {
 }
 
 // Drive runs ex in Concurrency closed loops: Warmup first, then the
-// measured Duration, during which it counts successful exchanges, keeps
-// their latencies and samples CPU (server and own) at both ends. Then each
-// worker finishes its exchange in flight and stops: cutting exchanges
-// short would look like failed requests to the server (and, for
-// cpen-extproc, eject routes for the next run). A cancelled ctx ends the
-// run early with ctx's error.
+// measured Duration (or Requests exchanges), during which it counts
+// successful exchanges, keeps their latencies and samples CPU (server and
+// own) at both ends. Then each worker finishes its exchange in flight and
+// stops: cutting exchanges short would look like failed requests to the
+// server (and, for cpen-extproc, eject routes for the next run). A
+// cancelled ctx ends the run early with ctx's error.
 func Drive(ctx context.Context, cfg DriveConfig, ex Exchange) (Result, error) {
 	if cfg.Concurrency < 1 {
 		return Result{}, fmt.Errorf("concurrency must be at least 1, got %d", cfg.Concurrency)
 	}
-	if cfg.Duration <= 0 {
-		return Result{}, fmt.Errorf("duration must be positive, got %v", cfg.Duration)
+	switch {
+	case cfg.Duration < 0 || cfg.Requests < 0:
+		return Result{}, fmt.Errorf("%w: duration %v, requests %d", ErrRunLength, cfg.Duration, cfg.Requests)
+	case (cfg.Duration > 0) == (cfg.Requests > 0):
+		return Result{}, fmt.Errorf("%w: give one of them, got duration %v and requests %d", ErrRunLength, cfg.Duration, cfg.Requests)
 	}
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var measuring, finish atomic.Bool
+	var tickets *atomic.Int64
+	if cfg.Requests > 0 {
+		tickets = new(atomic.Int64)
+		tickets.Store(cfg.Requests)
+	}
+	// Without a warmup, measuring is on before the first exchange starts,
+	// so that none runs uncounted.
+	var begin mark
+	var err error
+	if cfg.Warmup <= 0 {
+		if begin, err = startWindow(cfg.PID, &measuring); err != nil {
+			return Result{}, err
+		}
+	}
 	workers := make([]worker, cfg.Concurrency)
 	var wg sync.WaitGroup
 	for i := range workers {
 		w := &workers[i]
 		w.lat = make([]time.Duration, 0, 4096)
-		wg.Go(func() { w.loop(wctx, i, ex, &measuring, &finish) })
+		wg.Go(func() { w.loop(wctx, i, ex, &measuring, &finish, tickets) })
 	}
-	res, err := window(ctx, cfg, &measuring)
-	finish.Store(true)
 	stopped := make(chan struct{})
 	go func() {
 		wg.Wait()
 		close(stopped)
 	}()
+	if cfg.Warmup > 0 {
+		if err = sleep(ctx, cfg.Warmup); err == nil {
+			begin, err = startWindow(cfg.PID, &measuring)
+		}
+	}
+	var res Result
+	if err == nil {
+		res, err = begin.endWindow(ctx, cfg, &measuring, stopped)
+	}
+	finish.Store(true)
 	select {
 	case <-stopped:
 	case <-time.After(drainTimeout):
@@ -182,8 +218,19 @@ func Drive(ctx context.Context, cfg DriveConfig, ex Exchange) (Result, error) {
 	return res, nil
 }
 
-func (w *worker) loop(ctx context.Context, id int, ex Exchange, measuring, finish *atomic.Bool) {
+// loop runs exchanges until the run is over. With tickets (a count-bounded
+// run), each exchange started once measuring is on takes one, and the
+// worker stops when none is left; only ticketed exchanges are counted, so
+// one started during the warmup and finishing inside the window is not.
+func (w *worker) loop(ctx context.Context, id int, ex Exchange, measuring, finish *atomic.Bool, tickets *atomic.Int64) {
 	for ctx.Err() == nil && !finish.Load() {
+		ticketed := false
+		if tickets != nil && measuring.Load() {
+			if tickets.Add(-1) < 0 {
+				return
+			}
+			ticketed = true
+		}
 		lat, err := ex(ctx, id)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -196,25 +243,41 @@ func (w *worker) loop(ctx context.Context, id int, ex Exchange, measuring, finis
 			_ = sleep(ctx, errorBackoff)
 			continue
 		}
-		if measuring.Load() {
+		if ticketed || (tickets == nil && measuring.Load()) {
 			w.lat = append(w.lat, lat)
 		}
 	}
 }
 
-// window waits out the warmup, then measures Duration with the CPU
-// samples taken right where measuring flips.
-func window(ctx context.Context, cfg DriveConfig, measuring *atomic.Bool) (Result, error) {
-	if err := sleep(ctx, cfg.Warmup); err != nil {
-		return Result{}, err
-	}
-	srv0, self0, mach0, err := sample(cfg.PID)
+// mark is where the measured window starts: the time, the CPU samples
+// taken right there.
+type mark struct {
+	at        time.Time
+	srv, self ProcCPU
+	machine   time.Duration
+}
+
+// startWindow samples CPU and turns measuring on.
+func startWindow(pid int, measuring *atomic.Bool) (mark, error) {
+	srv, self, machine, err := sample(pid)
 	if err != nil {
-		return Result{}, err
+		return mark{}, err
 	}
-	t0 := time.Now()
+	m := mark{at: time.Now(), srv: srv, self: self, machine: machine}
 	measuring.Store(true)
-	err = sleep(ctx, cfg.Duration)
+	return m, nil
+}
+
+// endWindow waits out Duration, or, when the run is bounded by Requests,
+// until every worker has stopped (stopped closed); then it turns measuring
+// off and samples CPU again.
+func (m mark) endWindow(ctx context.Context, cfg DriveConfig, measuring *atomic.Bool, stopped <-chan struct{}) (Result, error) {
+	var err error
+	if cfg.Requests > 0 {
+		err = waitStopped(ctx, stopped)
+	} else {
+		err = sleep(ctx, cfg.Duration)
+	}
 	measuring.Store(false)
 	t1 := time.Now()
 	if err != nil {
@@ -224,12 +287,12 @@ func window(ctx context.Context, cfg DriveConfig, measuring *atomic.Bool) (Resul
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Window: t1.Sub(t0), GenCPU: self1.Total() - self0.Total()}
-	if mach0 > 0 && mach1 > 0 {
-		res.MachineCPU = mach1 - mach0
+	res := Result{Window: t1.Sub(m.at), GenCPU: self1.Total() - m.self.Total()}
+	if m.machine > 0 && mach1 > 0 {
+		res.MachineCPU = mach1 - m.machine
 	}
 	if cfg.PID != 0 {
-		res.Server = &ServerStats{PID: cfg.PID, CPU: srv1.Total() - srv0.Total()}
+		res.Server = &ServerStats{PID: cfg.PID, CPU: srv1.Total() - m.srv.Total()}
 	}
 	return res, nil
 }
@@ -247,6 +310,15 @@ func sample(pid int) (srv, self ProcCPU, machine time.Duration, err error) {
 	}
 	machine, _ = ReadMachineCPU()
 	return srv, self, machine, nil
+}
+
+func waitStopped(ctx context.Context, stopped <-chan struct{}) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-stopped:
+		return nil
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -22,6 +22,10 @@ import (
 // catalog, where its rpm_limit is raised).
 const DefaultKey = "cpen_live_demo_4f1c2b7e9a3d5c8b"
 
+// UnlimitedKey is the bench catalog's key without credit (and with a huge
+// rpm_limit): the request path without the credit check.
+const UnlimitedKey = "cpen_live_bench_unlimited"
+
 // ChatPath is the path every exchange carries.
 const ChatPath = "/v1/chat/completions"
 
@@ -280,7 +284,8 @@ type Config struct {
 	Concurrency int
 	Warmup      time.Duration
 	Duration    time.Duration
-	PID         int // the server's pid for /proc stats; 0: none
+	Requests    int64 // measure this many exchanges instead of a Duration
+	PID         int   // the server's pid for /proc stats; 0: none
 	Key         string
 	ReqBody     []byte
 	RespBody    []byte
@@ -298,6 +303,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	return Drive(ctx, DriveConfig{
-		Concurrency: cfg.Concurrency, Warmup: cfg.Warmup, Duration: cfg.Duration, PID: cfg.PID,
+		Concurrency: cfg.Concurrency, Warmup: cfg.Warmup, Duration: cfg.Duration, Requests: cfg.Requests, PID: cfg.PID,
 	}, func(ctx context.Context, _ int) (time.Duration, error) { return c.Exchange(ctx, m) })
 }

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package ab
+package serverproc
 
 import "syscall"
 
