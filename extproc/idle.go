@@ -3,6 +3,7 @@ package extproc
 import (
 	"context"
 	"runtime/debug"
+	"runtime/metrics"
 	"time"
 )
 
@@ -38,5 +39,42 @@ func returnMemoryWhenIdle(ctx context.Context, g streamGauge, every time.Duratio
 	}
 }
 
-// freeOSMemory is the free of returnMemoryWhenIdle in the process.
-func freeOSMemory() { debug.FreeOSMemory() }
+// idleReturnAbove is how much heap the process must hold beyond its live
+// data for a return to be worth a forced collection: after a burst of
+// small exchanges there is little to give back, and the collection would
+// cost more than the pages are worth.
+const idleReturnAbove = 16 << 20
+
+// heapSampleNames are the runtime metrics freeOSMemory reads: the heap the
+// process holds from the system (objects, free and unused spans, not yet
+// released), and what the last collection found live.
+var heapSampleNames = [...]string{
+	"/memory/classes/heap/objects:bytes",
+	"/memory/classes/heap/free:bytes",
+	"/memory/classes/heap/unused:bytes",
+	"/gc/heap/live:bytes",
+}
+
+// freeOSMemory is the free of returnMemoryWhenIdle in the process: a
+// collection and the return of freed pages, when the heap holds more than
+// idleReturnAbove beyond its live data.
+func freeOSMemory() {
+	var samples [len(heapSampleNames)]metrics.Sample
+	for i, n := range heapSampleNames {
+		samples[i].Name = n
+	}
+	metrics.Read(samples[:])
+	var held uint64
+	for _, s := range samples[:3] {
+		held += s.Value.Uint64()
+	}
+	if worthReturning(held, samples[3].Value.Uint64()) {
+		debug.FreeOSMemory()
+	}
+}
+
+// worthReturning reports whether a heap holding held bytes, live of them,
+// has enough to give back.
+func worthReturning(held, live uint64) bool {
+	return held > live && held-live > idleReturnAbove
+}

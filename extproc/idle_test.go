@@ -50,3 +50,22 @@ func TestReturnMemoryWhenIdle(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// A return is worth its collection only past idleReturnAbove of heap
+// beyond the live data.
+func TestWorthReturning(t *testing.T) {
+	for _, c := range []struct {
+		held, live uint64
+		want       bool
+	}{
+		{8 << 20, 3 << 20, false},
+		{3<<20 + idleReturnAbove, 3 << 20, false},
+		{3<<20 + idleReturnAbove + 1, 3 << 20, true},
+		{300 << 20, 40 << 20, true},
+		{2 << 20, 3 << 20, false},
+	} {
+		if got := worthReturning(c.held, c.live); got != c.want {
+			t.Errorf("held %d live %d: %v, want %v", c.held, c.live, got, c.want)
+		}
+	}
+}
