@@ -48,8 +48,14 @@ type meter struct {
 // long run of j's exchanges with a dump after each, and kills the server.
 func (m *meter) measure(ctx context.Context, spec serverproc.Spec, j job) (serverResult, error) {
 	spec = spec.Under(m.tools.valgrind, callgrindArgs(m.dir)...)
-	// Go's asynchronous preemption signals break callgrind.
-	spec.Env = append(spec.Env, "GODEBUG=asyncpreemptoff=1")
+	// Go's asynchronous preemption signals break callgrind. Without them
+	// a collection's end waits for every P to reach a safe point, and
+	// under callgrind, which runs one thread at a time, the waiting Ps
+	// spin for whole scheduling quanta: billions of instructions in runs
+	// that happen to collect at the wrong moment. One P has nobody to
+	// wait for; both servers run so, and the exchange's own work is the
+	// same.
+	spec.Env = append(spec.Env, "GODEBUG=asyncpreemptoff=1", "GOMAXPROCS=1")
 	spec.StartTimeout = m.o.startTimeout
 	t0 := time.Now()
 	p, err := serverproc.Start(ctx, spec)
