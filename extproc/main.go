@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/experimental"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 
@@ -168,7 +169,8 @@ func Main(ctx context.Context, args []string, stderr io.Writer, reload <-chan os
 		return fmt.Errorf("--admin-addr: %w", err)
 	}
 
-	codec, err := stream.NewCodec()
+	bufs := new(stream.BufferPool)
+	codec, err := stream.NewCodec(bufs)
 	if err != nil {
 		_ = lis.Close()
 		_ = adminLis.Close()
@@ -189,7 +191,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer, reload <-chan os
 	go func() { defer close(idleDone); returnMemoryWhenIdle(ctx, bound, idleCheck, freeOSMemory) }()
 	defer func() { cancel(); <-idleDone }()
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(limit), grpc.MaxSendMsgSize(limit+grpcHeadroom),
-		grpc.ForceServerCodecV2(codec),
+		grpc.ForceServerCodecV2(codec), experimental.BufferPool(bufs),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveMinTime, PermitWithoutStream: true}),
 		// Reused stream goroutines keep their grown stacks: a new goroutine
 		// per request would grow its stack again every time.

@@ -1,5 +1,7 @@
 package jsonbody
 
+import "bytes"
+
 // StreamEditor says what a Stream changes in the object it follows.
 type StreamEditor interface {
 	// Replacement returns the bytes that replace the value of a top-level
@@ -88,6 +90,14 @@ func (s *Stream) Feed(dst, chunk []byte) (out []byte, changed bool) {
 		dst = append(dst, extra...)
 	}
 	for i := 0; i < len(chunk); i++ {
+		if s.inString() && !s.wanted && !s.skipping {
+			// The bulk of an answer is string text: jump from quote to
+			// quote. i then holds the closing quote, for the switch to
+			// take as usual, or the chunk is used up inside the string.
+			if i = s.skipText(chunk, i); i == len(chunk) {
+				break
+			}
+		}
 		c := chunk[i]
 		switch s.state {
 		case stBefore:
@@ -217,6 +227,52 @@ func (s *Stream) Feed(dst, chunk []byte) (out []byte, changed bool) {
 		dst = append(dst, chunk[from:]...)
 	}
 	return dst, true
+}
+
+// inString reports whether the next byte is string text: inside a string
+// value, or inside a string within a nested value.
+func (s *Stream) inString() bool {
+	return s.state == stString || s.state == stNested && s.inStr
+}
+
+// skipText skips the string text of chunk from i, which s.esc says
+// whether an odd run of backslashes precedes. It returns the offset of the
+// string's closing quote, with s.esc clear, or len(chunk) with s.esc set
+// for the backslashes the chunk ends with. A quote is the string's end
+// when an even run of backslashes precedes it; no other escape matters
+// for finding it.
+func (s *Stream) skipText(chunk []byte, i int) int {
+	from := i
+	for {
+		k := bytes.IndexByte(chunk[i:], '"')
+		if k < 0 {
+			s.esc = oddBackslashes(chunk[from:], s.esc)
+			return len(chunk)
+		}
+		q := i + k
+		if !oddBackslashes(chunk[from:q], s.esc) {
+			s.esc = false
+			return q
+		}
+		// An escaped quote: text goes on after it, and no backslash run
+		// before the next quote can reach past it.
+		i, from, s.esc = q+1, q+1, false
+	}
+}
+
+// oddBackslashes reports whether text ends with an odd run of
+// backslashes, counting an odd run before it (carry) when the whole of
+// text is backslashes.
+func oddBackslashes(text []byte, carry bool) bool {
+	n := 0
+	for n < len(text) && text[len(text)-1-n] == '\\' {
+		n++
+	}
+	odd := n%2 == 1
+	if n == len(text) && carry {
+		odd = !odd
+	}
+	return odd
 }
 
 // startValue enters the state of a value that starts with c.

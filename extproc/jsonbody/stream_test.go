@@ -82,6 +82,9 @@ var streamCases = []string{
 	`{"model":{"nested":["x",{"model":"y"}]},"n":-1.5e3,"t":true,"f":false,"z":null}`,
 	`{"a":"\\","model":"\"q\"","usage":{"prompt_tokens":1}}` + "\n",
 	`{"k":[1,2,[3,{"}":"]"}]],"model":123}`,
+	// Runs of backslashes before quotes, in values and nested strings.
+	`{"a":"x\\\"y\\","model":"m","b":["\\\\","\"\\\""],"c":{"d":"\\\\\"}"}}`,
+	`{"model":"\\","a":"\\\\\\\\"}`,
 }
 
 // Any split of a valid object streams to exactly what the buffered edit

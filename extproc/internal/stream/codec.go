@@ -5,6 +5,7 @@ import (
 
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
 )
 
 // vtMarshaler is the code vtprotobuf generates for go-control-plane's
@@ -17,16 +18,23 @@ type vtMarshaler interface {
 // answerCodec marshals answers with the generated code where the binary
 // has it, which skips protobuf's reflection on the hot path, and falls back
 // to gRPC's own proto codec for everything else.
-type answerCodec struct{ proto encoding.CodecV2 }
+type answerCodec struct {
+	proto encoding.CodecV2
+	pool  mem.BufferPool
+}
 
 // NewCodec returns the server codec of the ext_proc service: the generated
-// marshallers for answers where compiled in, gRPC's proto codec otherwise.
-func NewCodec() (encoding.CodecV2, error) {
+// marshallers for answers where compiled in, gRPC's proto codec otherwise;
+// answers are encoded into buffers from pool (nil: gRPC's default).
+func NewCodec(pool mem.BufferPool) (encoding.CodecV2, error) {
 	c := encoding.GetCodecV2("proto")
 	if c == nil {
 		return nil, fmt.Errorf("grpc proto codec not registered")
 	}
-	return &answerCodec{proto: c}, nil
+	if pool == nil {
+		pool = mem.DefaultBufferPool()
+	}
+	return &answerCodec{proto: c, pool: pool}, nil
 }
 
 func (c *answerCodec) Name() string { return "proto" }
@@ -44,7 +52,7 @@ func (c *answerCodec) Marshal(v any) (mem.BufferSlice, error) {
 		}
 		return mem.BufferSlice{mem.SliceBuffer(buf)}, nil
 	}
-	pool := mem.DefaultBufferPool()
+	pool := c.pool
 	buf := pool.Get(size)
 	if _, err := m.MarshalToSizedBufferVTStrict((*buf)[:size]); err != nil {
 		pool.Put(buf)
@@ -53,6 +61,19 @@ func (c *answerCodec) Marshal(v any) (mem.BufferSlice, error) {
 	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
 }
 
+// Unmarshal decodes a message from Envoy. A message that came in one
+// piece is decoded where it lies; one that spans frames is gathered into
+// a buffer of the codec's pool first (gRPC's own codec gathers into its
+// default pool, which clears a MiB for any message over 32 KiB).
 func (c *answerCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	return c.proto.Unmarshal(data, v)
+	m, ok := v.(proto.Message)
+	if !ok {
+		return c.proto.Unmarshal(data, v)
+	}
+	if len(data) == 1 {
+		return proto.Unmarshal(data[0].ReadOnlyData(), m)
+	}
+	buf := data.MaterializeToBuffer(c.pool)
+	defer buf.Free()
+	return proto.Unmarshal(buf.ReadOnlyData(), m)
 }

@@ -40,7 +40,7 @@ func TestAnswerCodecRoundTrip(t *testing.T) {
 	answers = append(answers, rp.ResponseBody(cr))
 	answers = append(answers, errorReply(RefuseRateLimited("slow down", RateLimit{Limit: 2}, nil)))
 
-	c, err := NewCodec()
+	c, err := NewCodec(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -28,6 +29,11 @@ type encoded []byte
 type answer struct {
 	field     protowire.Number // 0: none set
 	immediate *extprocv3.ImmediateResponse
+	// wantMode asks decode to read mode_override too (the response
+	// headers' answer); streamed is whether it switched the response body
+	// to STREAMED.
+	wantMode bool
+	streamed bool
 }
 
 // fields are the field numbers of ProcessingResponse's response oneof,
@@ -94,6 +100,20 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 // not one of the immediate responses; anything else (those, or a non-Go
 // server's ordering) is decoded in full.
 func (a *answer) decode(data mem.BufferSlice, f fields) error {
+	a.streamed = false
+	if a.wantMode {
+		// A headers answer is small: read it whole.
+		var resp extprocv3.ProcessingResponse
+		if err := proto.Unmarshal(data.Materialize(), &resp); err != nil {
+			return fmt.Errorf("unmarshal ProcessingResponse: %w", err)
+		}
+		a.field, a.immediate = 0, resp.GetImmediateResponse()
+		if fd := resp.ProtoReflect().WhichOneof(f.oneof); fd != nil {
+			a.field = fd.Number()
+		}
+		a.streamed = resp.GetModeOverride().GetResponseBodyMode() == extprocfilterv3.ProcessingMode_STREAMED
+		return nil
+	}
 	var head [16]byte
 	n := data.CopyTo(head[:])
 	num, typ, tagLen := protowire.ConsumeTag(head[:n])

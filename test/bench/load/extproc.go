@@ -49,6 +49,10 @@ type Messages struct {
 	reqBody    encoded
 	respHdrs   encoded
 	respBody   encoded
+	// respChunks is the response body as Envoy sends it once the server
+	// switched it to STREAMED: StreamChunk bytes a message, the last with
+	// end_of_stream.
+	respChunks []encoded
 	ReqBytes   int
 	RespBytes  int
 }
@@ -59,6 +63,12 @@ const (
 	requestIDPrefix = "00000000-0000-4000-8000-"
 	requestIDLen    = len(requestIDPrefix) + 12
 )
+
+// StreamChunk is how much of a STREAMED response body one message carries.
+// Envoy passes body data on as its upstream connection reads it: 16 KiB
+// reads, repeated while the socket has data, so a read event hands over
+// what a local upstream has written since the last, typically tens of KiB.
+const StreamChunk = 64 << 10
 
 // NewMessages builds the messages for one request body, response body and
 // client key. Headers follow what the stand-in (like Envoy's HTTP/1 codec
@@ -126,6 +136,22 @@ func NewMessages(key string, reqBody, respBody []byte) (*Messages, error) {
 			return nil, fmt.Errorf("marshal %T: %w", x.msg.GetRequest(), err)
 		}
 		*x.dst = b
+	}
+	for at := 0; at < len(respBody) || at == 0; at += StreamChunk {
+		end := min(at+StreamChunk, len(respBody))
+		b, err := proto.Marshal(&extprocv3.ProcessingRequest{
+			Request: &extprocv3.ProcessingRequest_ResponseBody{ResponseBody: &extprocv3.HttpBody{
+				Body: respBody[at:end], EndOfStream: end == len(respBody),
+			}},
+			MetadataContext: &corev3.Metadata{},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("marshal a response body chunk: %w", err)
+		}
+		m.respChunks = append(m.respChunks, b)
+		if end == len(respBody) {
+			break
+		}
 	}
 	return m, nil
 }
@@ -236,18 +262,37 @@ func (c *Client) Exchange(ctx context.Context, m *Messages) (time.Duration, erro
 		return 0, fmt.Errorf("open stream: %w", err)
 	}
 	var a answer
-	for i, msg := range msgs {
+	send := func(i int, msg encoded) error {
 		if err := stream.SendMsg(msg); err != nil {
 			if errors.Is(err, io.EOF) {
 				// The server ended the stream; RecvMsg tells how.
 				err = stream.RecvMsg(&a)
 			}
-			return 0, fmt.Errorf("send %s: %w", phaseName(i), err)
+			return fmt.Errorf("send %s: %w", phaseName(i), err)
 		}
+		a.wantMode = i == 2
 		if err := stream.RecvMsg(&a); err != nil {
-			return 0, fmt.Errorf("answer to %s: %w", phaseName(i), err)
+			return fmt.Errorf("answer to %s: %w", phaseName(i), err)
 		}
-		if err := c.check(i, &a); err != nil {
+		return c.check(i, &a)
+	}
+	streamed := false
+	for i, msg := range msgs[:3] {
+		if err := send(i, msg); err != nil {
+			return 0, err
+		}
+		streamed = a.streamed
+	}
+	if !streamed {
+		if err := send(3, msgs[3]); err != nil {
+			return 0, err
+		}
+		return time.Since(start), nil
+	}
+	// Switched to STREAMED by the headers answer: the body goes in
+	// chunks, each answered before the next is sent.
+	for _, chunk := range m.respChunks {
+		if err := send(3, chunk); err != nil {
 			return 0, err
 		}
 	}
