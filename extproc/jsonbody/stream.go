@@ -250,7 +250,17 @@ func (s *Stream) skipText(chunk []byte, i int) int {
 			return len(chunk)
 		}
 		q := i + k
-		if !oddBackslashes(chunk[from:q], s.esc) {
+		// The usual cases first: no backslash before the quote, or one
+		// after a plain byte; longer runs are counted.
+		var escaped bool
+		switch {
+		case q > from && chunk[q-1] != '\\':
+		case q > from+1 && chunk[q-2] != '\\':
+			escaped = true
+		default:
+			escaped = oddBackslashes(chunk[from:q], s.esc)
+		}
+		if !escaped {
 			s.esc = false
 			return q
 		}

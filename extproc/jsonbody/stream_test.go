@@ -168,3 +168,19 @@ func FuzzStream(f *testing.F) {
 		}
 	})
 }
+
+// Long strings with escapes at every offset, split at every position: the
+// word-at-a-time skip finds the same ends as the byte walk.
+func TestStreamLongEscapedStrings(t *testing.T) {
+	for gap := 0; gap < 40; gap++ {
+		text := strings.Repeat(strings.Repeat("a", gap)+`\"`+`\\`, 5)
+		body := `{"id":"` + text + `","model":"m","choices":[{"content":"` + text + `\\"}],"usage":{"prompt_tokens":1},"x":"\\\\"}`
+		want, wantUsage := reference([]byte(body))
+		for _, size := range []int{1, 7, 31, 32, 33, 64, len(body)} {
+			got, usage, done := streamed([]byte(body), []int{size})
+			if string(got) != string(want) || string(usage) != string(wantUsage) || !done {
+				t.Fatalf("gap %d, chunks of %d:\n got %s\nwant %s", gap, size, got, want)
+			}
+		}
+	}
+}
