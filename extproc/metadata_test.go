@@ -4,13 +4,24 @@ import (
 	"testing"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/protobuf/proto"
 )
 
 // cpenMetadata is the answer's dynamic metadata in the cpen namespace, as
 // plain Go values; nil when the answer carries none.
 func cpenMetadata(t *testing.T, r *extprocv3.ProcessingResponse) map[string]any {
 	t.Helper()
-	md := r.GetDynamicMetadata()
+	// The sidecar sends the metadata pre-encoded: decode the answer as
+	// Envoy would.
+	wire, err := proto.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decoded extprocv3.ProcessingResponse
+	if err := proto.Unmarshal(wire, &decoded); err != nil {
+		t.Fatal(err)
+	}
+	md := decoded.GetDynamicMetadata()
 	if md == nil {
 		return nil
 	}
