@@ -2,6 +2,7 @@ package extproc
 
 import (
 	"context"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -69,6 +70,10 @@ func freeOSMemory() {
 		held += s.Value.Uint64()
 	}
 	if worthReturning(held, samples[3].Value.Uint64()) {
+		// Buffers kept in sync.Pools (bodies, gRPC frames) outlive one
+		// collection in the pools' victim caches: a first collection
+		// moves them there, the one FreeOSMemory runs frees them.
+		runtime.GC()
 		debug.FreeOSMemory()
 	}
 }
