@@ -22,7 +22,7 @@ func BenchmarkRequestRewrite(b *testing.B) {
 		b.Run(sizeName(n), func(b *testing.B) {
 			s := newTestServer(b)
 			x := s.Exchange(context.Background())
-			c := &chat{x: x, v: newVersion(b)}
+			c := &chat{x: x, v: newVersion(b), cfg: &Config{Buffers: new(BigBuffers)}}
 			var cb chatBody
 			if err := parseChatBody(body, 64, &cb, nil); err != nil {
 				b.Fatal(err)
@@ -34,7 +34,7 @@ func BenchmarkRequestRewrite(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				cb = chatBody{}
-				_ = parseChatBody(body, 64, &cb, nil)
+				_ = parseChatBody(body, 64, &cb, c.members[:0])
 				_ = c.dispatch(body, &cb)
 			}
 		})
@@ -46,7 +46,7 @@ func BenchmarkResponseRewrite(b *testing.B) {
 		body := []byte(answerOfSize(n))
 		b.Run(sizeName(n), func(b *testing.B) {
 			v := newVersion(b)
-			c := &chat{v: v}
+			c := &chat{v: v, cfg: &Config{Buffers: new(BigBuffers)}}
 			c.decision.Route, _ = v.Index.RouteByID("route_mid_01")
 			c.decision.Tier, _ = v.Index.Tier("cpen/middle")
 			c.routeJSON = []byte(`{"alias":"cpen/middle"}`)
