@@ -18,10 +18,9 @@ import (
 	"github.com/cpen/router/extproc/internal/envoytest"
 )
 
-// The served and rejected series after one routed request and two
-// rejections, against golden Prometheus text.
-func TestMetricsGolden(t *testing.T) {
-	reg := prometheus.NewRegistry()
+// metricsServer is a server on the test catalog counting into reg.
+func metricsServer(t *testing.T, reg *prometheus.Registry) *Server {
+	t.Helper()
 	cat, err := config.LoadFile("testdata/catalog.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +31,14 @@ func TestMetricsGolden(t *testing.T) {
 	if err := s.Apply(cat); err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// The served and rejected series after one routed request and two
+// rejections, against golden Prometheus text.
+func TestMetricsGolden(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := metricsServer(t, reg)
 	run(t, s, reqHeaders("/v1/chat/completions", seedKey), reqBody(seedRequest),
 		respHeaders("200", "application/json"), respBody(providerAnswer))
 	run(t, s, reqHeaders("/v1/chat/completions", seedKey), reqBody(`{"model":"cpen/middle","routing":{"max_total_per_1m":"0.01"}}`))
@@ -114,21 +121,12 @@ func TestCreditMetrics(t *testing.T) {
 }
 
 // The full set of series and their label names after a routed chat, a
-// stream, an extraction-free refusal and a provider failure: labels stay
+// stream, a provider failure and a refusal: labels stay
 // bounded by the catalog (no key, account or client), and a rename shows
 // here.
 func TestMetricLabelNames(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	cat, err := config.LoadFile("testdata/catalog.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := &clock{}
-	s := NewServer(zap.NewNop(), NewMetrics(reg), WithClock(clk.now), WithEnv(func(string) string { return "" }, os.ReadFile))
-	t.Cleanup(s.Close)
-	if err := s.Apply(cat); err != nil {
-		t.Fatal(err)
-	}
+	s := metricsServer(t, reg)
 	// Over Process, as gRPC calls it, so that processing time is measured.
 	process := func(msgs ...*extprocv3.ProcessingRequest) {
 		t.Helper()
