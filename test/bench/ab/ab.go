@@ -326,9 +326,27 @@ func (r *runner) leg(ctx context.Context, c Case, rep int, side string, s *serve
 		Key: r.o.key, ReqBody: c.Bodies.Req, RespBody: c.Bodies.Resp,
 	}
 	r.progress("%s pair %d/%d %s", c, rep, r.o.reps, side)
+	var before selfTime
+	if url := s.MetricsURL(); url != "" {
+		var err error
+		if before, err = readSelfTime(ctx, url); err != nil {
+			return load.Result{}, err
+		}
+	}
 	res, err := load.Run(ctx, cfg)
 	if err != nil {
 		return res, fmt.Errorf("%s %s pair %d: %w", side, c, rep, err)
+	}
+	if url := s.MetricsURL(); url != "" {
+		after, err := readSelfTime(ctx, url)
+		if err != nil {
+			return res, err
+		}
+		// The sidecar's own account of the same exchanges, beside the CPU
+		// the generator measured from /proc: what it reports in production
+		// against what the process cost.
+		fmt.Fprintf(r.stdout, "%-14s %-4d %-6s the sidecar's own time per request (cpen_extproc_processing_seconds, total): %s; CPU per exchange: %s\n",
+			"", rep, side, load.Dur(after.perRequest(before)), load.Dur(res.Server.CPUPerExchange))
 	}
 	r.failed += res.Errors
 	label := fmt.Sprintf("%s pair%d %s", strings.Join(strings.Fields(c.String()), " "), rep, side)

@@ -41,6 +41,8 @@ type Spec struct {
 	Ready func(context.Context) bool
 	// StartTimeout bounds the wait for Ready; 0 is DefaultStartTimeout.
 	StartTimeout time.Duration
+	// MetricsURL is the server's Prometheus endpoint, if it has one.
+	MetricsURL string
 }
 
 // Under returns the spec run by wrapper: wrapper with args, then Bin and
@@ -55,19 +57,20 @@ func (s Spec) Under(wrapper string, args ...string) Spec {
 
 // Process is a server process started by this one.
 type Process struct {
-	name string
-	addr string
-	cmd  *exec.Cmd
-	out  *tail
-	done chan struct{} // closed when the process has exited and is reaped
-	err  error         // Wait's result, set before done is closed
+	name    string
+	addr    string
+	metrics string
+	cmd     *exec.Cmd
+	out     *tail
+	done    chan struct{} // closed when the process has exited and is reaped
+	err     error         // Wait's result, set before done is closed
 }
 
 // Start starts spec's program and waits until it serves. A server that
 // exits or does not serve in time is reported with the tail of its
 // output (stdout and stderr interleaved) and left reaped.
 func Start(ctx context.Context, spec Spec) (*Process, error) {
-	p := &Process{name: spec.Name, addr: spec.Addr, out: &tail{}, done: make(chan struct{})}
+	p := &Process{name: spec.Name, addr: spec.Addr, metrics: spec.MetricsURL, out: &tail{}, done: make(chan struct{})}
 	p.cmd = exec.Command(spec.Bin, spec.Args...)
 	p.cmd.Env = append(os.Environ(), spec.Env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -108,6 +111,9 @@ func (p *Process) Name() string { return p.name }
 
 // Addr is the server's gRPC address.
 func (p *Process) Addr() string { return p.addr }
+
+// MetricsURL is the server's Prometheus endpoint; empty when it has none.
+func (p *Process) MetricsURL() string { return p.metrics }
 
 // PID is the process id (the wrapper's, when run under one).
 func (p *Process) PID() int { return p.cmd.Process.Pid }

@@ -20,8 +20,9 @@ func Sidecar(bin, catalog string) (Spec, error) {
 		Name: "cpen-extproc", Bin: bin, Addr: grpcAddr,
 		Args: []string{"--catalog", catalog, "--grpc-addr", grpcAddr, "--admin-addr", adminAddr,
 			"--log-level", "warn", "--drain-timeout", "2s"},
-		Env:   append([]string(nil), benchEnv...),
-		Ready: HTTPReady("http://" + adminAddr + "/readyz"),
+		Env:        append([]string(nil), benchEnv...),
+		Ready:      HTTPReady("http://" + adminAddr + "/readyz"),
+		MetricsURL: "http://" + adminAddr + "/metrics",
 	}, nil
 }
 
