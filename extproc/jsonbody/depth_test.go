@@ -119,7 +119,7 @@ func TestWalkersAreFlat(t *testing.T) {
 	var shaped bool
 	var got []string
 	withStackLimit(t, flatStack, func() {
-		shaped = Shape(body)
+		shaped = shape(body)
 		for it := Members(body); it.Next(); {
 			got = append(got, it.M.KeyString(), string(it.M.Value(body)))
 		}

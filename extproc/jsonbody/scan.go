@@ -41,18 +41,13 @@ func (m *Member) KeyString() string {
 // Value returns the member's raw value.
 func (m *Member) Value(body []byte) []byte { return body[m.ValStart:m.ValEnd] }
 
-// Shape checks, without validating every scalar, that body is one object
+// ShapeMembers checks, without validating every scalar, that body is one object
 // whose top-level members can be walked and spliced: a key, a colon and a
 // value each, commas between, and nothing after the closing brace. It is
 // for bodies from providers, which are trusted to be JSON; client bodies
 // go through Validate.
-func Shape(body []byte) bool {
-	_, ok := ShapeMembers(body, nil)
-	return ok
-}
-
-// ShapeMembers is Shape that also returns the object's top-level members,
-// appended to dst, from the same walk.
+// It returns the object's top-level members, appended to dst (nil: none
+// kept), from the same walk.
 func ShapeMembers(body []byte, dst []Member) ([]Member, bool) {
 	dst = dst[:0]
 	i := skipSpace(body, 0)

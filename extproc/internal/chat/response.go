@@ -194,7 +194,7 @@ func (c *chat) rewriteJSON(body []byte, status string) []byte {
 }
 
 // shape checks that obj is an object patchObject can edit (see
-// jsonbody.Shape), keeping its members for the patch that follows.
+// jsonbody.ShapeMembers), keeping its members for the patch that follows.
 func (c *chat) shape(obj []byte) bool {
 	var ok bool
 	c.shaped, ok = jsonbody.ShapeMembers(obj, c.members[:0])
