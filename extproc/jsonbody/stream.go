@@ -44,7 +44,7 @@ const (
 // level as it passes: a member's value replaced, values captured, members
 // added before the closing brace. It keeps only the key in hand and a
 // captured value, never the body, so an answer of any size costs what its
-// edited chunks do. Like Shape it checks the structure it walks (strings,
+// edited chunks do. Like ShapeMembers it checks the structure it walks (strings,
 // nesting, separators), not every scalar: bodies it follows come from
 // providers. At the first byte that breaks the structure it stops editing
 // and passes the rest as it came.
