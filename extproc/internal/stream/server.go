@@ -45,8 +45,9 @@ type Config struct {
 // of its endpoints.
 type Server struct {
 	extprocv3.UnimplementedExternalProcessorServer
-	cfg     Config
-	workers *workers
+	cfg Config
+	// aside counts the receive loops running on goroutines of their own.
+	aside sync.WaitGroup
 	// exchanges recycles per-stream state (about 10 KiB with its inline
 	// answers); sync.Pool is per-P, not a global lock.
 	exchanges sync.Pool
@@ -56,7 +57,7 @@ var _ extprocv3.ExternalProcessorServer = (*Server)(nil)
 
 // New builds a server; it starts no goroutine until a stream arrives.
 func New(cfg Config) *Server {
-	return &Server{cfg: cfg, workers: newWorkers()}
+	return &Server{cfg: cfg}
 }
 
 // Exchange returns a recycled exchange, or a new one, for one stream whose
@@ -88,33 +89,49 @@ func (s *Server) Release(x *Exchange) {
 // opens a stream only when it has a message to send.
 const firstMessageTimeout = 10 * time.Second
 
-// Process serves one HTTP request's ext_proc stream. A stream that stays
-// silent past the idle timeout (or past firstMessageTimeout before its
-// first message) is closed: nothing else would ever end it.
+// Process serves one HTTP request's ext_proc stream on gRPC's goroutine. A
+// stream that stays silent past the idle timeout (or past
+// firstMessageTimeout before its first message) is closed: nothing else
+// would ever end it.
 func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
-	idle := time.NewTimer(min(firstMessageTimeout, s.cfg.IdleTimeout))
-	defer idle.Stop()
+	first := min(firstMessageTimeout, s.cfg.IdleTimeout)
+	if closer, ok := closerOf(stream); ok {
+		return s.serve(stream, watchIdle(closer, first, s.logIdle))
+	}
+	// Without a transport that can end the stream from aside, the loop runs
+	// on a goroutine of its own so that Process can return, which ends the
+	// stream; the loop then ends with its cancelled receive.
+	c := &signalCloser{closed: make(chan struct{})}
+	w := watchIdle(c, first, s.logIdle)
 	done := make(chan error, 1)
-	// The exchange belongs to serve: after a timeout it still runs until
-	// gRPC cancels the stream, which happens once Process returns.
-	s.start(serveJob{stream: stream, idle: idle, done: done})
+	s.aside.Add(1)
+	go func() {
+		defer s.aside.Done()
+		done <- s.serve(stream, w)
+	}()
 	select {
 	case err := <-done:
 		return err
-	case <-idle.C:
-		s.cfg.Log.Warn("ext_proc stream idle; closing it", zap.Duration("idle_timeout", s.cfg.IdleTimeout))
-		return status.Error(codes.DeadlineExceeded, "no message from Envoy within the stream idle timeout")
+	case <-c.closed:
+		return c.status.Err()
 	}
 }
 
-// serve runs the receive loop of one stream, moving the idle deadline on
-// with every message.
-func (s *Server) serve(stream extprocv3.ExternalProcessor_ProcessServer, idle *time.Timer) error {
+func (s *Server) logIdle() {
+	s.cfg.Log.Warn("ext_proc stream idle; closing it", zap.Duration("idle_timeout", s.cfg.IdleTimeout))
+}
+
+// serve runs the receive loop of one stream, which w watches for silence.
+func (s *Server) serve(stream extprocv3.ExternalProcessor_ProcessServer, w *idleWatch) error {
+	defer w.end()
 	ctx := stream.Context()
 	x := s.Exchange(ctx)
 	defer s.Release(x)
 	for {
 		req, err := stream.Recv()
+		if !w.received() {
+			return errIdle.Err()
+		}
 		if err != nil {
 			// Envoy resets the stream after its last expected answer.
 			if errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled || ctx.Err() != nil {
@@ -122,7 +139,6 @@ func (s *Server) serve(stream extprocv3.ExternalProcessor_ProcessServer, idle *t
 			}
 			return status.Errorf(codes.Unknown, "receive: %v", err)
 		}
-		idle.Reset(s.cfg.IdleTimeout)
 		x.msgStart = time.Now()
 		resp, err := x.Handle(req)
 		if err != nil {
@@ -137,8 +153,13 @@ func (s *Server) serve(stream extprocv3.ExternalProcessor_ProcessServer, idle *t
 			}
 			return err
 		}
+		w.receiving(s.cfg.IdleTimeout)
 	}
 }
+
+// Close waits for the receive loops that run aside (see Process) to end.
+// Call it once no stream is open (after the gRPC server has stopped).
+func (s *Server) Close() { s.aside.Wait() }
 
 // account adds the message just answered to the request's processing
 // time, and to its phase's histogram.
