@@ -2,8 +2,8 @@ package jsonbody
 
 import (
 	"bytes"
-	"encoding/binary"
-	"math/bits"
+
+	"github.com/cpen/router/extproc/jsonbody/internal/textscan"
 )
 
 // Validate checks that body is one JSON object (surrounding white space
@@ -14,7 +14,7 @@ import (
 // does not allocate.
 //
 // One flat pass checks the grammar and counts the depth together; strings,
-// the bulk of a chat body, are scanned a word at a time. Errors are
+// the bulk of a chat body, are scanned many bytes at a time. Errors are
 // ErrTooDeep, then ErrMalformed, then ErrNotObject, in that precedence.
 func Validate(body []byte, maxDepth int) error {
 	_, err := validateInto(body, maxDepth, nil)
@@ -206,39 +206,10 @@ func literal(b []byte, i int, word string) int {
 // or not, as encoding/json lets them.
 func stringEndValid(b []byte, i int) int {
 	for i++; ; {
-		// Plain text runs between escapes. Step over it a word at a time,
-		// then four words at a time once a run proves longer than one, and
-		// byte by byte in the last few bytes of the body.
-		if i+8 <= len(b) {
-			if m := stops(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				goto stop
-			}
-			i += 8
-		}
-		for i+32 <= len(b) {
-			w := b[i : i+32 : i+32]
-			m0 := stops(binary.LittleEndian.Uint64(w))
-			m1 := stops(binary.LittleEndian.Uint64(w[8:]))
-			m2 := stops(binary.LittleEndian.Uint64(w[16:]))
-			m3 := stops(binary.LittleEndian.Uint64(w[24:]))
-			if m0|m1|m2|m3 != 0 {
-				i += firstStop(m0, m1, m2, m3)
-				goto stop
-			}
-			i += 32
-		}
-		for i+8 <= len(b) {
-			if m := stops(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				goto stop
-			}
-			i += 8
-		}
-		for i < len(b) && b[i] >= 0x20 && b[i] != '"' && b[i] != '\\' {
-			i++
-		}
-	stop:
+		// Plain text runs between escapes; the scan steps over one in
+		// blocks of bytes. i is at most len(b) here: the opening quote
+		// and each whole escape end inside b.
+		i += textscan.Stop(b[i:])
 		if i >= len(b) {
 			return -1
 		}
@@ -255,37 +226,6 @@ func stringEndValid(b []byte, i int) int {
 			return -1 // a control byte
 		}
 	}
-}
-
-const (
-	ones     = 0x0101010101010101
-	highBits = 0x8080808080808080
-)
-
-// stops sets the high bit of the bytes of w (little-endian) that end a
-// run of plain string text: '"', '\\' and control bytes below 0x20. Each
-// term is the has-less-than trick, whose borrow can only mark bytes above
-// its first true hit, so the lowest set bit is always a true stop; callers
-// use only that one. The first term flips bit 1 so that '"' becomes 0x20
-// and control bytes stay below it: one "less than 0x21" test finds both.
-// The terms share one mask, as the high bit of w^c is the high bit of w
-// for any c below 0x80.
-func stops(w uint64) uint64 {
-	return (((w ^ 0x02*ones) - 0x21*ones) | ((w ^ backslashes) - ones)) &^ w & highBits
-}
-
-// firstStop returns the offset of the first stop in four words of stops
-// masks, at least one of them not zero.
-func firstStop(m0, m1, m2, m3 uint64) int {
-	switch {
-	case m0 != 0:
-		return bits.TrailingZeros64(m0) >> 3
-	case m1 != 0:
-		return 8 + bits.TrailingZeros64(m1)>>3
-	case m2 != 0:
-		return 16 + bits.TrailingZeros64(m2)>>3
-	}
-	return 24 + bits.TrailingZeros64(m3)>>3
 }
 
 // The escapes made of one byte after the backslash, as bits of two words

@@ -146,40 +146,6 @@ func TestValidateStringStops(t *testing.T) {
 	}
 }
 
-func TestStops(t *testing.T) {
-	for c := range 256 {
-		for pos := range 8 {
-			// Every other byte is plain, or a stop placed above pos that
-			// must not hide the one at pos.
-			w := [8]byte{'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'}
-			w[pos] = byte(c)
-			if pos < 7 {
-				w[7] = 0
-			}
-			m := stops(uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-				uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56)
-			isStop := c < 0x20 || c == '"' || c == '\\'
-			lowest := -1
-			if m != 0 {
-				lowest = 0
-				for m&(0x80<<(8*lowest)) == 0 {
-					lowest++
-				}
-			}
-			want := -1 // no stop at all
-			switch {
-			case isStop:
-				want = pos
-			case pos < 7:
-				want = 7 // the NUL put there
-			}
-			if lowest != want {
-				t.Errorf("byte %#02x at %d: lowest stop at %d, want %d", c, pos, lowest, want)
-			}
-		}
-	}
-}
-
 // FuzzValidString: any string content, as a value, as a key and cut off
 // at the end of the body, gets encoding/json's verdict.
 func FuzzValidString(f *testing.F) {
