@@ -43,11 +43,17 @@ const (
 // Stream follows one JSON object that arrives in chunks and edits its top
 // level as it passes: a member's value replaced, values captured, members
 // added before the closing brace. It keeps only the key in hand and a
-// captured value, never the body, so an answer of any size costs what its
-// edited chunks do. Like ShapeMembers it checks the structure it walks (strings,
+// captured value, never the body (but for the held tail below, at most
+// tailWindow bytes), so an answer of any size costs what its edited
+// chunks do. Like ShapeMembers it checks the structure it walks (strings,
 // nesting, separators), not every scalar: bodies it follows come from
 // providers. At the first byte that breaks the structure it stops editing
 // and passes the rest as it came.
+//
+// When the object's length is known, a Stream reads only its head and its
+// tail: it follows the object until a replacement is done, lets the
+// middle pass unread, and holds back the last tailWindow bytes to walk
+// them backward from the closing brace (tail.go).
 type Stream struct {
 	ed       StreamEditor
 	state    uint8
@@ -61,26 +67,50 @@ type Stream struct {
 	keyEsc   bool // the key in hand holds an escape
 	key      []byte
 	capture  []byte
+	tail
 }
 
-// NewStream starts following an object, edited by ed.
-func NewStream(ed StreamEditor) Stream {
-	return Stream{ed: ed, key: make([]byte, 0, maxStreamKey)}
+// NewStream starts following an object of length bytes (0 or less:
+// unknown), edited by ed.
+func NewStream(ed StreamEditor, length int) Stream {
+	s := Stream{key: make([]byte, 0, maxStreamKey)}
+	s.Reset(ed, length)
+	return s
 }
 
-// Reset starts over on a new object, keeping the buffers.
-func (s *Stream) Reset(ed StreamEditor) {
-	*s = Stream{ed: ed, key: s.key[:0], capture: s.capture[:0]}
+// Reset starts over on a new object of length bytes (0 or less: unknown),
+// keeping the buffers.
+func (s *Stream) Reset(ed StreamEditor, length int) {
+	*s = Stream{ed: ed, key: s.key[:0], capture: s.capture[:0], tail: s.tail.reset(length)}
 }
 
 // Done reports whether the object's closing brace has passed, so its tail
 // went out.
 func (s *Stream) Done() bool { return s.state == stDone }
 
-// Feed scans one chunk. When the chunk changes, it appends the chunk as it
-// must go on to dst and returns it with changed true; otherwise the chunk
-// goes on as it is and dst is returned untouched.
-func (s *Stream) Feed(dst, chunk []byte) (out []byte, changed bool) {
+// Feed scans one chunk; eos says it is the body's last. When the chunk
+// changes, it appends the chunk as it must go on to dst and returns it
+// with changed true (dst may then stay empty: the chunk is held back);
+// otherwise the chunk goes on as it is and dst is returned untouched.
+func (s *Stream) Feed(dst, chunk []byte, eos bool) (out []byte, changed bool) {
+	if s.phase != phFollow {
+		return s.feedTail(dst, chunk, eos)
+	}
+	out, changed = s.follow(dst, chunk)
+	s.pos += len(chunk)
+	if s.length > 0 {
+		if eos {
+			s.handPending()
+		} else if s.headDone() {
+			s.leaveHead()
+		}
+	}
+	return out, changed
+}
+
+// follow scans one chunk byte by byte (strings by quote), as Feed
+// describes.
+func (s *Stream) follow(dst, chunk []byte) (out []byte, changed bool) {
 	from := 0 // chunk[from:i] is owed to the output
 	emit := func(i int, extra []byte) {
 		if !changed {
@@ -115,6 +145,7 @@ func (s *Stream) Feed(dst, chunk []byte) (out []byte, changed bool) {
 				s.state, s.key, s.keyLong, s.keyEsc, s.esc = stKey, s.key[:0], false, false, false
 			case c == '}' && !s.members:
 				emit(i, nil)
+				s.handPending()
 				dst = s.ed.Tail(dst, false)
 				from = i
 				s.state = stDone
@@ -154,7 +185,9 @@ func (s *Stream) Feed(dst, chunk []byte) (out []byte, changed bool) {
 					emit(i, v)
 					s.skipping = true
 				} else if s.ed.Wants(s.key, s.keyEsc) {
-					s.wanted, s.capture = true, s.capture[:0]
+					// A later wanted value supersedes the one pending,
+					// even if it turns out too long to keep.
+					s.wanted, s.capture, s.pending = true, s.capture[:0], false
 				}
 			}
 			s.startValue(c)
@@ -204,6 +237,7 @@ func (s *Stream) Feed(dst, chunk []byte) (out []byte, changed bool) {
 				s.state = stMember
 			case c == '}':
 				emit(i, nil)
+				s.handPending()
 				dst = s.ed.Tail(dst, true)
 				from = i
 				s.state = stDone
@@ -242,31 +276,25 @@ func (s *Stream) inString() bool {
 // when an even run of backslashes precedes it; no other escape matters
 // for finding it.
 func (s *Stream) skipText(chunk []byte, i int) int {
-	from := i
+	text, esc := chunk[i:], s.esc
 	for {
-		k := bytes.IndexByte(chunk[i:], '"')
+		k := bytes.IndexByte(text, '"')
 		if k < 0 {
-			s.esc = oddBackslashes(chunk[from:], s.esc)
+			s.esc = oddBackslashes(text, esc)
 			return len(chunk)
 		}
-		q := i + k
-		// The usual cases first: no backslash before the quote, or one
-		// after a plain byte; longer runs are counted.
-		var escaped bool
-		switch {
-		case q > from && chunk[q-1] != '\\':
-		case q > from+1 && chunk[q-2] != '\\':
-			escaped = true
-		default:
-			escaped = oddBackslashes(chunk[from:q], s.esc)
+		// The usual case first: a quote escaped by one backslash after a
+		// plain byte. Text goes on after it, and no backslash run before
+		// the next quote can reach past it.
+		if k >= 2 && text[k-1] == '\\' && text[k-2] != '\\' {
+			text, esc = text[k+1:], false
+			continue
 		}
-		if !escaped {
+		if k > 0 && text[k-1] != '\\' || !oddBackslashes(text[:k], esc) {
 			s.esc = false
-			return q
+			return len(chunk) - len(text) + k
 		}
-		// An escaped quote: text goes on after it, and no backslash run
-		// before the next quote can reach past it.
-		i, from, s.esc = q+1, q+1, false
+		text, esc = text[k+1:], false
 	}
 }
 
@@ -311,18 +339,32 @@ func (s *Stream) keep(c byte) {
 
 // endValue closes the value in hand, which ends just before end: a
 // replaced value's bytes stop being dropped there, a wanted one is handed
-// over. It returns end.
+// over (kept pending instead when the length is known: a later one may
+// supersede it unseen). It returns end.
 func (s *Stream) endValue(end int, from *int) int {
 	if s.skipping {
-		s.skipping = false
+		s.skipping, s.replaced = false, true
 		*from = end
 	}
 	if s.wanted {
 		s.wanted = false
-		s.ed.Captured(s.key, s.capture)
+		if s.length > 0 {
+			s.pending, s.pendKey = true, append(s.pendKey[:0], s.key...)
+		} else {
+			s.ed.Captured(s.key, s.capture)
+		}
 	}
 	s.state = stAfterValue
 	return end
+}
+
+// handPending hands the pending wanted value over: nothing after it in the
+// object can supersede it any more.
+func (s *Stream) handPending() {
+	if s.pending {
+		s.pending = false
+		s.ed.Captured(s.pendKey, s.capture)
+	}
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }

@@ -13,10 +13,13 @@ import (
 const streamObjectAbove = 64 << 10
 
 // streamsObject reports whether a non-stream JSON answer with this
-// content-length goes STREAMED. An answer of unknown length stays
-// buffered: most are small, and Envoy's buffer limit bounds the rest.
-func streamsObject(contentLength []byte) bool {
-	return atoi(contentLength) > streamObjectAbove
+// content-length goes STREAMED, and the length it declares, which lets
+// the edit read only the answer's head and tail. An answer of unknown
+// length stays buffered: most are small, and Envoy's buffer limit bounds
+// the rest.
+func streamsObject(contentLength []byte) (length int, ok bool) {
+	n := atoi(contentLength)
+	return n, n > streamObjectAbove
 }
 
 // objectEdit is the chat processor as the editor of a streamed JSON
@@ -53,16 +56,17 @@ func (e *objectEdit) Tail(dst []byte, hasMembers bool) []byte {
 	return c.appendFields(dst, hasMembers, true, true, statusWord(c.status))
 }
 
-// editObjectChunk edits one chunk of a streamed JSON answer: nil when it goes
-// on as it came.
-func (c *chat) editObjectChunk(chunk []byte) []byte {
-	out, changed := c.object.Feed(c.bufs.resp.b[:0], chunk)
+// editObjectChunk edits one chunk of a streamed JSON answer, eos on its
+// last: nil when it goes on as it came.
+func (c *chat) editObjectChunk(chunk []byte, eos bool) []byte {
+	out, changed := c.object.Feed(c.bufs.resp.b[:0], chunk, eos)
 	if !changed {
 		return nil
 	}
 	c.bufs.resp.b = out
 	if out == nil {
-		// Every byte of the chunk belonged to a replaced value.
+		// Every byte of the chunk belonged to a replaced value, or is
+		// held back for the answer's tail.
 		return []byte{}
 	}
 	return out

@@ -77,11 +77,14 @@ func (c *chat) ResponseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingR
 	c.streaming = c.switched && plain && isSSE
 	// A large JSON answer is edited as it passes instead (not an
 	// extraction's, which is checked whole against its schema).
-	c.objectStreamed = plain && isJSON && c.status < 400 && c.extraction == nil &&
-		streamsObject(stream.HeaderBytes(hm, "content-length"))
+	length, large := 0, false
+	if plain && isJSON && c.status < 400 && c.extraction == nil {
+		length, large = streamsObject(stream.HeaderBytes(hm, "content-length"))
+	}
+	c.objectStreamed = large
 	if c.objectStreamed {
 		c.switched = true
-		c.object.Reset((*objectEdit)(c))
+		c.object.Reset((*objectEdit)(c), length)
 	}
 	if c.switched {
 		mu.Remove("content-length")
@@ -156,7 +159,7 @@ func (c *chat) ResponseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespons
 			out = []byte{}
 		}
 	case c.objectStreamed:
-		out = c.editObjectChunk(body)
+		out = c.editObjectChunk(body, eos)
 	case c.switched:
 		// A stream we cannot read passes as it is.
 	case c.scrub:
