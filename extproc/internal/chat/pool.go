@@ -78,6 +78,10 @@ func (b buffers) reset(big *BigBuffers) buffers {
 // the next request, with its buffers.
 func (c *chat) park() {
 	x := c.x
-	*c = chat{bufs: c.bufs.reset(c.cfg.Buffers)}
+	// Cleared in place: a composite literal that reads c would be built
+	// in a temporary of the processor's size and copied over.
+	bufs := c.bufs.reset(c.cfg.Buffers)
+	*c = chat{}
+	c.bufs = bufs
 	x.Park(c)
 }

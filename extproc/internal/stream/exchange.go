@@ -26,7 +26,9 @@ type Exchange struct {
 	// bodyLimit is the largest request body the processor accepts; 0
 	// sets none.
 	bodyLimit int64
-	rp        Replies
+	// rp is the answers' arena, kept with the pooled exchange: its own
+	// reset clears only what a request used of its 7 KiB.
+	rp *Replies
 	// parked is state a finished processor left for the next request on
 	// this pooled exchange, so that processors with state do not allocate
 	// it per request. Only the processor that parked it knows its type.
@@ -84,7 +86,7 @@ func (x *Exchange) RequestID() []byte { return x.requestID }
 func (x *Exchange) Attributes() map[string]*structpb.Struct { return x.attrs }
 
 // Replies is the stream's answer arena.
-func (x *Exchange) Replies() *Replies { return &x.rp }
+func (x *Exchange) Replies() *Replies { return x.rp }
 
 // SetBodyLimit sets the largest request body the transport lets through
 // to the processor. A processor that reads a body sets it from the catalog

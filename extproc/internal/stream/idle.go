@@ -45,17 +45,17 @@ type idleWatch struct {
 // receive may last first.
 func watchIdle(closer statusWriter, first time.Duration, onClose func()) *idleWatch {
 	w := &idleWatch{origin: time.Now(), closer: closer, onClose: onClose}
-	w.receiving(first)
+	w.receiving(first, w.origin)
 	// Armed only once w.timer is set, which check reads.
 	w.timer = time.AfterFunc(time.Duration(1<<62), w.check)
 	w.timer.Reset(first)
 	return w
 }
 
-// receiving marks the start of a receive that may last limit.
-func (w *idleWatch) receiving(limit time.Duration) {
+// receiving marks the start, at now, of a receive that may last limit.
+func (w *idleWatch) receiving(limit time.Duration, now time.Time) {
 	w.limit.Store(int64(limit))
-	w.since.Store(int64(time.Since(w.origin)))
+	w.since.Store(int64(now.Sub(w.origin)))
 	w.state.Store(watchReceiving)
 }
 

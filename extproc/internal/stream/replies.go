@@ -35,6 +35,27 @@ type Replies struct {
 	nOpt, nRem, nRaw int
 }
 
+// reset readies the arena for the next request: the answers' messages
+// cleared, and of the header arena only the entries handed out, so a
+// request pays for what it used rather than for the whole arena.
+func (r *Replies) reset() {
+	clear(r.opts[:r.nOpt])
+	clear(r.vals[:r.nOpt])
+	clear(r.ptrs[:r.nOpt])
+	clear(r.rems[:r.nRem])
+	clear(r.resp[:])
+	r.reqH, r.reqB = extprocv3.ProcessingResponse_RequestHeaders{}, extprocv3.ProcessingResponse_RequestBody{}
+	r.resH, r.resB = extprocv3.ProcessingResponse_ResponseHeaders{}, extprocv3.ProcessingResponse_ResponseBody{}
+	clear(r.hdr[:])
+	clear(r.body[:])
+	clear(r.commons[:])
+	clear(r.hm[:])
+	clear(r.bm[:])
+	clear(r.bmb[:])
+	r.streamed = filterv3.ProcessingMode{}
+	r.nOpt, r.nRem, r.nRaw = 0, 0, 0
+}
+
 // Answer names the message an answer is for; it indexes the per-answer
 // storage.
 type Answer int

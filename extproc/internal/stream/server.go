@@ -66,7 +66,7 @@ func New(cfg Config) *Server {
 func (s *Server) Exchange(ctx context.Context) *Exchange {
 	x, ok := s.exchanges.Get().(*Exchange)
 	if !ok {
-		x = &Exchange{srv: s}
+		x = &Exchange{srv: s, rp: new(Replies)}
 	}
 	x.ctx = ctx
 	return x
@@ -81,7 +81,8 @@ func (s *Server) Release(x *Exchange) {
 	if x.md != nil {
 		x.md.reset()
 	}
-	*x = Exchange{ctx: context.Background(), srv: s, parked: x.parked, md: x.md}
+	x.rp.reset()
+	*x = Exchange{ctx: context.Background(), srv: s, parked: x.parked, md: x.md, rp: x.rp}
 	s.exchanges.Put(x)
 }
 
@@ -146,14 +147,15 @@ func (s *Server) serve(stream extprocv3.ExternalProcessor_ProcessServer, w *idle
 			return status.Errorf(codes.FailedPrecondition, "%v", err)
 		}
 		err = stream.Send(resp)
-		x.account(req)
+		sent := time.Now()
+		x.account(req, sent)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
-		w.receiving(s.cfg.IdleTimeout)
+		w.receiving(s.cfg.IdleTimeout, sent)
 	}
 }
 
@@ -161,10 +163,10 @@ func (s *Server) serve(stream extprocv3.ExternalProcessor_ProcessServer, w *idle
 // Call it once no stream is open (after the gRPC server has stopped).
 func (s *Server) Close() { s.aside.Wait() }
 
-// account adds the message just answered to the request's processing
-// time, and to its phase's histogram.
-func (x *Exchange) account(req *extprocv3.ProcessingRequest) {
-	d := time.Since(x.msgStart)
+// account adds the message just answered, sent at sent, to the request's
+// processing time, and to its phase's histogram.
+func (x *Exchange) account(req *extprocv3.ProcessingRequest, sent time.Time) {
+	d := sent.Sub(x.msgStart)
 	x.msgStart = time.Time{}
 	x.processing += d
 	if m := x.srv.cfg.Metrics; m != nil {
