@@ -79,7 +79,7 @@ func (w *idleWatch) check() {
 		waited := time.Duration(int64(time.Since(w.origin)) - w.since.Load())
 		limit := time.Duration(w.limit.Load())
 		if waited < limit {
-			w.timer.Reset(limit - waited)
+			w.rearm(limit - waited)
 			return
 		}
 		if !w.state.CompareAndSwap(watchReceiving, watchClosed) {
@@ -89,7 +89,17 @@ func (w *idleWatch) check() {
 		w.onClose()
 		_ = w.closer.WriteStatus(errIdle)
 	case watchBusy:
-		w.timer.Reset(time.Duration(w.limit.Load()))
+		w.rearm(time.Duration(w.limit.Load()))
+	}
+}
+
+// rearm sets the timer to look again after d, unless the loop ended
+// meanwhile: end's Stop may have come before this Reset, and a timer left
+// armed would keep the stream's state until it fired.
+func (w *idleWatch) rearm(d time.Duration) {
+	w.timer.Reset(d)
+	if w.state.Load() == watchEnded {
+		w.timer.Stop()
 	}
 }
 
