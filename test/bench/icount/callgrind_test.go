@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -62,8 +63,46 @@ func TestDumpPaths(t *testing.T) {
 	if got := basePath("/tmp/x", 4242); got != "/tmp/x/cg.4242" {
 		t.Errorf("basePath = %s", got)
 	}
-	args := callgrindArgs("/tmp/x")
+	args := callgrindArgs("/tmp/x", false)
 	if len(args) != 2 || args[0] != "--tool=callgrind" || args[1] != "--callgrind-out-file=/tmp/x/cg.%p" {
 		t.Errorf("callgrindArgs = %q", args)
+	}
+	got := strings.Join(callgrindArgs("/tmp/x", true), " ")
+	want := "--tool=callgrind --callgrind-out-file=/tmp/x/cg.%p --cache-sim=yes --I1=32768,8,64 --D1=32768,8,64 --LL=524288,8,64"
+	if got != want {
+		t.Errorf("callgrindArgs with the cache simulation = %s, want %s", got, want)
+	}
+}
+
+func TestParseMisses(t *testing.T) {
+	tests := []struct {
+		name      string
+		file      string
+		want      Misses
+		simulated bool
+		wantErr   error
+	}{
+		// I1mr 70, D1mr 30 + D1mw 12, ILmr 2 + DLmr 5 + DLmw 0 (left out).
+		{name: "cache simulation", file: "cache_sim.cg", want: Misses{L1i: 70, L1d: 42, LL: 7}, simulated: true},
+		{name: "no cache events", file: "several_events.cg"},
+		{name: "some cache events only", file: "cache_partial.cg"},
+		{name: "no totals yet", file: "incomplete.cg", wantErr: ErrIncompleteDump},
+		{name: "summary and totals disagree on a miss count", file: "cache_mismatch.cg", wantErr: ErrDumpFormat},
+		{name: "more counts than events", file: "cache_extra_count.cg", wantErr: ErrDumpFormat},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("testdata", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, simulated, err := ParseMisses(b)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if got != tt.want || simulated != tt.simulated {
+				t.Errorf("ParseMisses = %+v, %v; want %+v, %v", got, simulated, tt.want, tt.simulated)
+			}
+		})
 	}
 }

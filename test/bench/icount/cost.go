@@ -24,6 +24,8 @@ var ErrZeroFloor = errors.New("the floor costs 0 instructions per exchange")
 type Sample struct {
 	Exchanges int64  `json:"exchanges"`
 	Ir        uint64 `json:"ir"`
+	// Misses are counted only with the cache simulation.
+	Misses Misses `json:"misses,omitzero"`
 }
 
 // Cost is the difference between a long and a short run of the same
@@ -33,6 +35,7 @@ type Sample struct {
 type Cost struct {
 	Instructions uint64 `json:"delta_ir"`
 	Exchanges    int64  `json:"delta_exchanges"`
+	Misses       Misses `json:"delta_misses,omitzero"`
 }
 
 // PerExchangeCost is the cost of the exchanges long has beyond short.
@@ -43,36 +46,47 @@ func PerExchangeCost(short, long Sample) (Cost, error) {
 	if long.Ir < short.Ir {
 		return Cost{}, fmt.Errorf("%w: %d then %d", ErrFewerInstructions, short.Ir, long.Ir)
 	}
-	return Cost{Instructions: long.Ir - short.Ir, Exchanges: long.Exchanges - short.Exchanges}, nil
+	m, err := long.Misses.sub(short.Misses)
+	if err != nil {
+		return Cost{}, err
+	}
+	return Cost{Instructions: long.Ir - short.Ir, Exchanges: long.Exchanges - short.Exchanges, Misses: m}, nil
 }
 
 // PerExchange is the instructions per exchange, rounded to the nearest
 // whole instruction (halves up).
-func (c Cost) PerExchange() uint64 {
-	if c.Exchanges <= 0 {
+func (c Cost) PerExchange() uint64 { return perExchange(c.Instructions, c.Exchanges) }
+
+// perExchange is total over exchanges, rounded to the nearest whole
+// (halves up); 0 without exchanges.
+func perExchange(total uint64, exchanges int64) uint64 {
+	if exchanges <= 0 {
 		return 0
 	}
-	n := uint64(c.Exchanges)
-	q, r := c.Instructions/n, c.Instructions%n
+	n := uint64(exchanges)
+	q, r := total/n, total%n
 	if r >= n-r {
 		q++
 	}
 	return q
 }
 
-// rat is the exact instructions per exchange.
-func (c Cost) rat() *big.Rat {
-	return new(big.Rat).SetFrac(new(big.Int).SetUint64(c.Instructions), big.NewInt(c.Exchanges))
-}
-
 // Ratio is the sidecar's instructions per exchange over the floor's, from
 // the exact quotients, with two decimals (halves away from zero).
 func Ratio(sidecar, floor Cost) (string, error) {
-	if floor.Instructions == 0 || floor.Exchanges <= 0 {
+	return ratio(sidecar.Instructions, sidecar.Exchanges, floor.Instructions, floor.Exchanges)
+}
+
+// ratio is (s / sn) / (f / fn) with two decimals, from exact quotients.
+func ratio(s uint64, sn int64, f uint64, fn int64) (string, error) {
+	if f == 0 || fn <= 0 {
 		return "", ErrZeroFloor
 	}
-	if sidecar.Exchanges <= 0 {
-		return "", fmt.Errorf("%w: sidecar counted %d exchanges", ErrNotLonger, sidecar.Exchanges)
+	if sn <= 0 {
+		return "", fmt.Errorf("%w: sidecar counted %d exchanges", ErrNotLonger, sn)
 	}
-	return new(big.Rat).Quo(sidecar.rat(), floor.rat()).FloatString(2), nil
+	q := func(v uint64, n int64) *big.Rat {
+		return new(big.Rat).SetFrac(new(big.Int).SetUint64(v), big.NewInt(n))
+	}
+	return new(big.Rat).Quo(q(s, sn), q(f, fn)).FloatString(2), nil
 }

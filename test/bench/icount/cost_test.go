@@ -27,6 +27,12 @@ func TestPerExchangeCost(t *testing.T) {
 		{name: "as many exchanges", short: Sample{Exchanges: 10, Ir: 1}, long: Sample{Exchanges: 10, Ir: 2}, wantErr: ErrNotLonger},
 		{name: "swapped", short: Sample{Exchanges: 30, Ir: 9}, long: Sample{Exchanges: 10, Ir: 3}, wantErr: ErrNotLonger},
 		{name: "fewer instructions", short: Sample{Exchanges: 10, Ir: 9}, long: Sample{Exchanges: 30, Ir: 8}, wantErr: ErrFewerInstructions},
+		{name: "misses cancel as instructions do",
+			short: Sample{Exchanges: 200, Ir: 1000, Misses: Misses{L1i: 5000 + 200*7, L1d: 900 + 200*4, LL: 40 + 200}},
+			long:  Sample{Exchanges: 3000, Ir: 9000, Misses: Misses{L1i: 5000 + 3000*7, L1d: 900 + 3000*4, LL: 40 + 3000}},
+			want:  Cost{Instructions: 8000, Exchanges: 2800, Misses: Misses{L1i: 2800 * 7, L1d: 2800 * 4, LL: 2800}}, perExchange: 3},
+		{name: "fewer misses", short: Sample{Exchanges: 10, Ir: 9, Misses: Misses{L1i: 5, L1d: 5, LL: 5}},
+			long: Sample{Exchanges: 30, Ir: 10, Misses: Misses{L1i: 6, L1d: 6, LL: 4}}, wantErr: ErrFewerMisses},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,5 +83,17 @@ func TestRatio(t *testing.T) {
 				t.Errorf("ratio = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestMissesPerExchangeAndRatios(t *testing.T) {
+	m := Misses{L1i: 10, L1d: 11, LL: 5}
+	if got := m.per(4); got != (Misses{L1i: 3, L1d: 3, LL: 1}) {
+		t.Errorf("per(4) = %+v, want {3 3 1} (10/4 rounds a half up, 11/4 down, 5/4 down)", got)
+	}
+	sidecar := Cost{Exchanges: 2, Misses: Misses{L1i: 2680, L1d: 1564, LL: 3}}
+	floor := Cost{Exchanges: 1, Misses: Misses{L1i: 1000, L1d: 610}}
+	if got := ratiosOf(sidecar, floor); got != (missRatios{L1i: "1.34", L1d: "1.28", LL: "-"}) {
+		t.Errorf("ratios = %+v, want {1.34 1.28 -}: the floor has no last-level misses", got)
 	}
 }

@@ -80,5 +80,5 @@ func (m *meter) bodySet(ctx context.Context, j job) (row, error) {
 		return row{}, fmt.Errorf("%s: %w", j.bodies.Name, err)
 	}
 	return row{Bodies: j.bodies.Name, ReqBytes: len(j.bodies.Req), RespBytes: len(j.bodies.Resp),
-		Warmup: j.n.warmup, Floor: floor, Sidecar: sidecar, Ratio: ratio}, nil
+		Warmup: j.n.warmup, Floor: floor, Sidecar: sidecar, Ratio: ratio, Misses: ratiosOf(sidecar.Cost, floor.Cost)}, nil
 }

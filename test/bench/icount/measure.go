@@ -31,6 +31,8 @@ type serverResult struct {
 	Long   Sample `json:"long"`
 	Cost
 	PerExchange uint64 `json:"instr_per_exchange"`
+	// MissesPerExchange are counted only with the cache simulation.
+	MissesPerExchange Misses `json:"misses_per_exchange,omitzero"`
 	// LongDump is the long run's callgrind file; it is only kept with
 	// --keep.
 	LongDump string `json:"long_dump,omitempty"`
@@ -47,7 +49,7 @@ type meter struct {
 // measure starts spec under callgrind, drives a warm-up, a short and a
 // long run of j's exchanges with a dump after each, and kills the server.
 func (m *meter) measure(ctx context.Context, spec serverproc.Spec, j job) (serverResult, error) {
-	spec = spec.Under(m.tools.valgrind, callgrindArgs(m.dir)...)
+	spec = spec.Under(m.tools.valgrind, callgrindArgs(m.dir, m.o.cacheSim)...)
 	// Go's asynchronous preemption signals break callgrind. Without them
 	// a collection's end waits for every P to reach a safe point, and
 	// under callgrind, which runs one thread at a time, the waiting Ps
@@ -92,11 +94,11 @@ func (m *meter) measure(ctx context.Context, spec serverproc.Spec, j job) (serve
 		if err := p.Alive(); err != nil {
 			return Sample{}, err
 		}
-		ir, err := m.tools.dump(ctx, m.dir, p.PID(), part)
+		ir, misses, err := m.tools.dump(ctx, m.dir, p.PID(), part)
 		if err != nil {
 			return Sample{}, fmt.Errorf("%s %s: %w", j.bodies.Name, spec.Name, err)
 		}
-		return Sample{Exchanges: res.Exchanges, Ir: ir}, nil
+		return Sample{Exchanges: res.Exchanges, Ir: ir, Misses: misses}, nil
 	}
 	if _, err := run(partStart, j.n.warmup); err != nil {
 		return serverResult{}, err
@@ -113,7 +115,8 @@ func (m *meter) measure(ctx context.Context, spec serverproc.Spec, j job) (serve
 	if err != nil {
 		return serverResult{}, fmt.Errorf("%s %s: %w", j.bodies.Name, spec.Name, err)
 	}
-	r := serverResult{Server: spec.Name, Short: short, Long: long, Cost: cost, PerExchange: cost.PerExchange()}
+	r := serverResult{Server: spec.Name, Short: short, Long: long, Cost: cost, PerExchange: cost.PerExchange(),
+		MissesPerExchange: cost.Misses.per(cost.Exchanges)}
 	if m.o.keep != "" {
 		r.LongDump = dumpPath(m.dir, p.PID(), partLong)
 	}

@@ -53,6 +53,7 @@ type options struct {
 	settle, startTimeout  time.Duration
 	keep                  string
 	json                  bool
+	cacheSim              bool
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -81,6 +82,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.startTimeout, "start-timeout", 2*time.Minute, "how long a server may take to serve under valgrind")
 	fs.StringVar(&o.keep, "keep", "", "keep the callgrind dumps in this `dir` (for callgrind_annotate) instead of a temporary one")
 	fs.BoolVar(&o.json, "json", false, "also print each body set's result as a JSON line")
+	fs.BoolVar(&o.cacheSim, "cache-sim", false, "also count simulated L1 and L2 cache misses per exchange (callgrind --cache-sim; runs take about twice as long)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

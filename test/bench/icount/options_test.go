@@ -54,7 +54,7 @@ func TestParseOptions(t *testing.T) {
 					t.Errorf("%s: counts %+v, want %+v", j.bodies.Name, j.n, tt.counts[i])
 				}
 			}
-			if o.key != tt.key || o.concurrency != 8 || o.conns != 2 || o.settle != 3*time.Second || o.json || o.keep != "" {
+			if o.key != tt.key || o.concurrency != 8 || o.conns != 2 || o.settle != 3*time.Second || o.json || o.keep != "" || o.cacheSim {
 				t.Errorf("options %+v", o)
 			}
 		})
@@ -93,5 +93,15 @@ func TestParseOptionsErrors(t *testing.T) {
 				t.Errorf("err = %v, want %v", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestParseOptionsCacheSim(t *testing.T) {
+	o, err := parseOptions([]string{"--cache-sim", "--bodies", "default", "--concurrency", "16", "--conns", "4"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.cacheSim || o.concurrency != 16 || o.conns != 4 || jobNames(o.jobs) != "default" {
+		t.Errorf("options %+v", o)
 	}
 }

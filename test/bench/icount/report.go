@@ -21,6 +21,9 @@ type row struct {
 	// Ratio is sidecar over floor instructions per exchange, two
 	// decimals, written as a JSON number.
 	Ratio string `json:"-"`
+	// Misses are sidecar over floor misses per exchange, with the cache
+	// simulation.
+	Misses missRatios `json:"-"`
 }
 
 // record is a row as a JSON line.
@@ -30,6 +33,8 @@ type record struct {
 	Key         string `json:"key"`
 	row
 	Ratio json.Number `json:"ratio"`
+	// MissRatios are there with the cache simulation.
+	MissRatios *missRatios `json:"miss_ratios,omitempty"`
 }
 
 func writeReport(w io.Writer, o options, rows []row, took time.Duration) error {
@@ -42,6 +47,9 @@ func writeReport(w io.Writer, o options, rows []row, took time.Duration) error {
 			load.Bytes(int64(r.ReqBytes)), load.Bytes(int64(r.RespBytes)),
 			group(r.Floor.PerExchange), group(r.Sidecar.PerExchange), r.Ratio, counted(r))
 	}
+	if o.cacheSim {
+		writeMisses(w, rows)
+	}
 	for _, r := range rows {
 		if r.Sidecar.LongDump != "" {
 			fmt.Fprintf(w, "%s: the sidecar's long-run dump, for callgrind_annotate: %s\n", r.Bodies, r.Sidecar.LongDump)
@@ -53,11 +61,28 @@ func writeReport(w io.Writer, o options, rows []row, took time.Duration) error {
 	}
 	enc := json.NewEncoder(w)
 	for _, r := range rows {
-		if err := enc.Encode(record{Concurrency: o.concurrency, Conns: o.conns, Key: o.key, row: r, Ratio: json.Number(r.Ratio)}); err != nil {
+		rec := record{Concurrency: o.concurrency, Conns: o.conns, Key: o.key, row: r, Ratio: json.Number(r.Ratio)}
+		if o.cacheSim {
+			rec.MissRatios = &r.Misses
+		}
+		if err := enc.Encode(rec); err != nil {
 			return fmt.Errorf("encode result: %w", err)
 		}
 	}
 	return nil
+}
+
+// writeMisses is the table of simulated cache misses per exchange.
+func writeMisses(w io.Writer, rows []row) {
+	fmt.Fprintf(w, "\nsimulated cache misses per exchange (callgrind --cache-sim: L1 instruction and data %s, last level %s as one core's L2; size,ways,line)\n",
+		l1Geometry, llGeometry)
+	fmt.Fprintf(w, "%-9s %9s %9s %6s  %9s %9s %6s  %9s %9s %6s\n", "bodies",
+		"L1i floor", "sidecar", "ratio", "L1d floor", "sidecar", "ratio", "L2 floor", "sidecar", "ratio")
+	for _, r := range rows {
+		f, s, q := r.Floor.MissesPerExchange, r.Sidecar.MissesPerExchange, r.Misses
+		fmt.Fprintf(w, "%-9s %9s %9s %6s  %9s %9s %6s  %9s %9s %6s\n", r.Bodies,
+			group(f.L1i), group(s.L1i), q.L1i, group(f.L1d), group(s.L1d), q.L1d, group(f.LL), group(s.LL), q.LL)
+	}
 }
 
 // counted is the exchanges the figures rest on, per server when the two

@@ -48,9 +48,13 @@ func findTools() (tools, error) {
 }
 
 // callgrindArgs run a program under callgrind writing its dumps to
-// dir/cg.<pid>.<part>.
-func callgrindArgs(dir string) []string {
-	return []string{"--tool=callgrind", "--callgrind-out-file=" + filepath.Join(dir, "cg.%p")}
+// dir/cg.<pid>.<part>, with the cache simulation when cacheSim is set.
+func callgrindArgs(dir string, cacheSim bool) []string {
+	args := []string{"--tool=callgrind", "--callgrind-out-file=" + filepath.Join(dir, "cg.%p")}
+	if cacheSim {
+		args = append(args, cacheSimArgs()...)
+	}
+	return args
 }
 
 // dumpPath is where callgrind writes dump number part (1-based) of pid.
@@ -63,17 +67,17 @@ func dumpPath(dir string, pid, part int) string {
 func basePath(dir string, pid int) string { return filepath.Join(dir, "cg."+strconv.Itoa(pid)) }
 
 // dump has callgrind write its counters since the last dump (which resets
-// them) as dump number part, and returns that dump's Ir once the file is
-// complete.
-func (t tools) dump(ctx context.Context, dir string, pid, part int) (uint64, error) {
+// them) as dump number part, and returns that dump's Ir, and its cache
+// misses when simulated, once the file is complete.
+func (t tools) dump(ctx context.Context, dir string, pid, part int) (uint64, Misses, error) {
 	dctx, cancel := context.WithTimeout(ctx, dumpTimeout)
 	defer cancel()
 	out, err := exec.CommandContext(dctx, t.control, "-d", strconv.Itoa(pid)).CombinedOutput()
 	if ctx.Err() != nil {
-		return 0, ctx.Err()
+		return 0, Misses{}, ctx.Err()
 	}
 	if err != nil {
-		return 0, fmt.Errorf("%w: callgrind_control -d %d: %w: %s", ErrDump, pid, err, out)
+		return 0, Misses{}, fmt.Errorf("%w: callgrind_control -d %d: %w: %s", ErrDump, pid, err, out)
 	}
 	// callgrind_control returns once callgrind answered, after the file is
 	// written; the totals line, written last, confirms it.
@@ -87,19 +91,23 @@ func (t tools) dump(ctx context.Context, dir string, pid, part int) (uint64, err
 			ir, perr := ParseIr(b)
 			if !errors.Is(perr, ErrIncompleteDump) {
 				if perr != nil {
-					return 0, fmt.Errorf("%s: %w", path, perr)
+					return 0, Misses{}, fmt.Errorf("%s: %w", path, perr)
 				}
-				return ir, nil
+				m, _, merr := ParseMisses(b)
+				if merr != nil {
+					return 0, Misses{}, fmt.Errorf("%s: %w", path, merr)
+				}
+				return ir, m, nil
 			}
 		case !errors.Is(err, os.ErrNotExist):
-			return 0, fmt.Errorf("%w: %w", ErrDump, err)
+			return 0, Misses{}, fmt.Errorf("%w: %w", ErrDump, err)
 		}
 		select {
 		case <-dctx.Done():
 			if ctx.Err() != nil {
-				return 0, ctx.Err()
+				return 0, Misses{}, ctx.Err()
 			}
-			return 0, fmt.Errorf("%w: %s not complete within %v after callgrind_control answered %q",
+			return 0, Misses{}, fmt.Errorf("%w: %s not complete within %v after callgrind_control answered %q",
 				ErrDump, path, dumpTimeout, out)
 		case <-poll.C:
 		}
