@@ -33,27 +33,51 @@ type Replies struct {
 	rems             [32]string
 	raw              [768]byte
 	nOpt, nRem, nRaw int
+	// claimed has bit a set once answer a's messages were cleared for
+	// this request.
+	claimed uint8
 }
 
-// reset readies the arena for the next request: the answers' messages
-// cleared, and of the header arena only the entries handed out, so a
-// request pays for what it used rather than for the whole arena.
+// reset readies the arena for the next request. The answers' messages are
+// cleared where they are handed out, not here: with many requests in
+// flight, the request side's entries have left the cache by the time a
+// request ends, so clearing them then would fetch them once more only to
+// write zeros that the next request's first use fetches again. What a
+// parked arena must not keep alive is a body, so the body references go.
 func (r *Replies) reset() {
-	clear(r.opts[:r.nOpt])
-	clear(r.vals[:r.nOpt])
-	clear(r.ptrs[:r.nOpt])
-	clear(r.rems[:r.nRem])
-	clear(r.resp[:])
-	r.reqH, r.reqB = extprocv3.ProcessingResponse_RequestHeaders{}, extprocv3.ProcessingResponse_RequestBody{}
-	r.resH, r.resB = extprocv3.ProcessingResponse_ResponseHeaders{}, extprocv3.ProcessingResponse_ResponseBody{}
-	clear(r.hdr[:])
-	clear(r.body[:])
-	clear(r.commons[:])
-	clear(r.hm[:])
-	clear(r.bm[:])
-	clear(r.bmb[:])
-	r.streamed = filterv3.ProcessingMode{}
-	r.nOpt, r.nRem, r.nRaw = 0, 0, 0
+	r.bmb[0].Body, r.bmb[1].Body = nil, nil
+	r.nOpt, r.nRem, r.nRaw, r.claimed = 0, 0, 0, 0
+}
+
+// claim clears answer a's messages the first time a request uses them;
+// later uses in the same request (a STREAMED body's chunks) find them as
+// the previous chunk left them.
+func (r *Replies) claim(a Answer) {
+	if r.claimed&(1<<a) != 0 {
+		return
+	}
+	r.claimed |= 1 << a
+	clear(r.resp[a : a+1])
+	clear(r.commons[a : a+1])
+	clear(r.hm[a : a+1])
+	switch a {
+	case AnswerRequestHeaders:
+		r.reqH = extprocv3.ProcessingResponse_RequestHeaders{}
+		clear(r.hdr[0:1])
+	case AnswerRequestBody:
+		r.reqB = extprocv3.ProcessingResponse_RequestBody{}
+		clear(r.body[0:1])
+		clear(r.bm[0:1])
+		clear(r.bmb[0:1])
+	case AnswerResponseHeaders:
+		r.resH = extprocv3.ProcessingResponse_ResponseHeaders{}
+		clear(r.hdr[1:2])
+	case AnswerResponseBody:
+		r.resB = extprocv3.ProcessingResponse_ResponseBody{}
+		clear(r.body[1:2])
+		clear(r.bm[1:2])
+		clear(r.bmb[1:2])
+	}
 }
 
 // Answer names the message an answer is for; it indexes the per-answer
@@ -71,6 +95,7 @@ const (
 // Mutation starts the header mutation of an answer. Build one mutation at
 // a time: each takes the arena's free tail, and the next starts after it.
 func (r *Replies) Mutation(a Answer) Mutation {
+	r.claim(a)
 	m := &r.hm[a]
 	m.SetHeaders = r.ptrs[r.nOpt:r.nOpt:len(r.ptrs)]
 	m.RemoveHeaders = r.rems[r.nRem:r.nRem:len(r.rems)]
@@ -92,8 +117,9 @@ func optionOf[T string | []byte](r *Replies, key string, value T) *corev3.Header
 	if r.nOpt == len(r.opts) {
 		return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: key, RawValue: append([]byte(nil), value...)}}
 	}
+	// Entries are written whole, so nothing of a previous request's stays.
 	hv := &r.vals[r.nOpt]
-	hv.Key = key
+	*hv = corev3.HeaderValue{Key: key}
 	if n := r.nRaw + len(value); n <= len(r.raw) {
 		hv.RawValue = r.raw[r.nRaw:n:n]
 		copy(hv.RawValue, value)
@@ -106,7 +132,7 @@ func optionOf[T string | []byte](r *Replies, key string, value T) *corev3.Header
 
 func (r *Replies) take(hv *corev3.HeaderValue) *corev3.HeaderValueOption {
 	o := &r.opts[r.nOpt]
-	o.Header = hv
+	*o = corev3.HeaderValueOption{Header: hv}
 	r.nOpt++
 	return o
 }
@@ -114,6 +140,7 @@ func (r *Replies) take(hv *corev3.HeaderValue) *corev3.HeaderValueOption {
 // Common is the common part of an answer, carrying mu when it changes
 // anything.
 func (r *Replies) Common(a Answer, mu Mutation) *extprocv3.CommonResponse {
+	r.claim(a)
 	c := &r.commons[a]
 	if len(mu.m.GetSetHeaders()) > 0 || len(mu.m.GetRemoveHeaders()) > 0 {
 		c.HeaderMutation = mu.m
@@ -123,6 +150,7 @@ func (r *Replies) Common(a Answer, mu Mutation) *extprocv3.CommonResponse {
 
 // WithBody sets a replacement body on a body answer.
 func (r *Replies) WithBody(a Answer, c *extprocv3.CommonResponse, body []byte) {
+	r.claim(a)
 	i := 0
 	if a == AnswerResponseBody {
 		i = 1
@@ -134,6 +162,7 @@ func (r *Replies) WithBody(a Answer, c *extprocv3.CommonResponse, body []byte) {
 
 // RequestHeaders answers the request headers with c (nil: continue unchanged).
 func (r *Replies) RequestHeaders(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
+	r.claim(AnswerRequestHeaders)
 	r.hdr[0].Response = c
 	r.reqH.RequestHeaders = &r.hdr[0]
 	r.resp[AnswerRequestHeaders].Response = &r.reqH
@@ -142,6 +171,7 @@ func (r *Replies) RequestHeaders(c *extprocv3.CommonResponse) *extprocv3.Process
 
 // RequestBody answers the request body with c (nil: continue unchanged).
 func (r *Replies) RequestBody(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
+	r.claim(AnswerRequestBody)
 	r.body[0].Response = c
 	r.reqB.RequestBody = &r.body[0]
 	r.resp[AnswerRequestBody].Response = &r.reqB
@@ -150,6 +180,7 @@ func (r *Replies) RequestBody(c *extprocv3.CommonResponse) *extprocv3.Processing
 
 // ResponseHeaders answers the response headers with c (nil: continue unchanged).
 func (r *Replies) ResponseHeaders(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
+	r.claim(AnswerResponseHeaders)
 	r.hdr[1].Response = c
 	r.resH.ResponseHeaders = &r.hdr[1]
 	r.resp[AnswerResponseHeaders].Response = &r.resH
@@ -158,6 +189,7 @@ func (r *Replies) ResponseHeaders(c *extprocv3.CommonResponse) *extprocv3.Proces
 
 // ResponseBody answers the response body with c (nil: continue unchanged).
 func (r *Replies) ResponseBody(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
+	r.claim(AnswerResponseBody)
 	r.body[1].Response = c
 	r.resB.ResponseBody = &r.body[1]
 	r.resp[AnswerResponseBody].Response = &r.resB
@@ -167,6 +199,6 @@ func (r *Replies) ResponseBody(c *extprocv3.CommonResponse) *extprocv3.Processin
 // StreamResponseBody switches resp, the answer to the response headers,
 // to a STREAMED response body.
 func (r *Replies) StreamResponseBody(resp *extprocv3.ProcessingResponse) {
-	r.streamed.ResponseBodyMode = filterv3.ProcessingMode_STREAMED
+	r.streamed = filterv3.ProcessingMode{ResponseBodyMode: filterv3.ProcessingMode_STREAMED}
 	resp.ModeOverride = &r.streamed
 }
