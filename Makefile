@@ -46,7 +46,7 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-bench: build ## micro benchmarks, then a short A/B run of the ext_proc path against the no-op floor (< 2 min)
+bench: build ## micro benchmarks, then a short A/B run of the ext_proc path against the no-op floor, c=1, 16 and 64 (~4 min)
 	$(GO) test -run '^$$' -bench . -benchmem -tags '$(GO_TAGS)' $(GO_TEST_ARGS) ./selector/... ./extproc/...
 	$(GO) build -o $(BIN)/noop-extproc ./test/bench/cmd/noop-extproc
 	$(GO) build -o $(BIN)/extproc-ab ./test/bench/cmd/ab

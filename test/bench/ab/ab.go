@@ -63,9 +63,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.bin, "bin", "bin/cpen-extproc", "cpen-extproc binary")
 	fs.StringVar(&o.noopBin, "noop-bin", "bin/noop-extproc", "no-op ext_proc server binary (test/bench/cmd/noop-extproc)")
 	fs.StringVar(&o.catalog, "catalog", "test/bench/testdata/catalog.yaml", "catalog for cpen-extproc (the demo key needs a huge rpm_limit)")
-	fs.BoolVar(&o.short, "short", false, "short run, under 2 minutes: c=1 and c=16 with the default bodies, c=16 with the 1 MiB response; 2 pairs of 4 s legs")
+	fs.BoolVar(&o.short, "short", false, "short run, about 2 minutes: c=1, c=16 and c=64 with the default bodies, c=16 with the 1 MiB response; 2 pairs of 4 s legs")
 	reps := fs.Int("reps", 0, "A/B pairs per configuration (default 3, --short 2)")
-	conc := fs.String("concurrency", "", "comma-separated concurrencies (default 1,16,64; --short 1,16)")
+	conc := fs.String("concurrency", "", "comma-separated concurrencies (default 1,16,64, --short too)")
 	bodies := fs.String("bodies", "", "comma-separated body sets: default, req200k, req1m, resp200k, resp1m (default: default,req200k,resp1m; --short default)")
 	extra := fs.String("extra", "", "more configurations as conc:bodies, comma-separated (--short default 16:resp1m)")
 	fs.IntVar(&o.conns, "conns", 4, "HTTP/2 connections per leg")
@@ -95,7 +95,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 			*v = choose(o.short, short, long)
 		}
 	}
-	str(conc, "concurrency", "1,16,64", "1,16")
+	// c=16 and c=64 carry the CPU budget, so the short run has both.
+	str(conc, "concurrency", "1,16,64", "1,16,64")
 	str(bodies, "bodies", "default,req200k,resp1m", "default")
 	str(extra, "extra", "", "16:resp1m")
 	o.reps = *reps

@@ -37,7 +37,7 @@ func TestParseOptions(t *testing.T) {
 		httpConcs int
 	}{
 		{"long", nil, "c=1 default|c=16 default|c=64 default|c=1 req200k|c=16 req200k|c=64 req200k|c=1 resp1m|c=16 resp1m|c=64 resp1m", 3, 10 * time.Second, 2},
-		{"short", []string{"--short"}, "c=1 default|c=16 default|c=16 resp1m", 2, 4 * time.Second, 2},
+		{"short", []string{"--short"}, "c=1 default|c=16 default|c=64 default|c=16 resp1m", 2, 4 * time.Second, 2},
 		{"short, own matrix", []string{"--short", "--concurrency", "4", "--extra", "", "--reps", "1", "--duration", "1s", "--http-concurrency", ""},
 			"c=4 default", 1, time.Second, 0},
 		{"long, extra", []string{"--concurrency", "2", "--bodies", "resp1m", "--extra", "8:req200k"}, "c=2 resp1m|c=8 req200k", 3, 10 * time.Second, 2},
