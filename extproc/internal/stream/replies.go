@@ -51,7 +51,9 @@ func (r *Replies) reset() {
 
 // claim clears answer a's messages the first time a request uses them;
 // later uses in the same request (a STREAMED body's chunks) find them as
-// the previous chunk left them.
+// the previous chunk left them. Only the answer and its common part carry
+// fields a request may leave unset; the messages under them are written
+// whole where they are handed out.
 func (r *Replies) claim(a Answer) {
 	if r.claimed&(1<<a) != 0 {
 		return
@@ -59,25 +61,6 @@ func (r *Replies) claim(a Answer) {
 	r.claimed |= 1 << a
 	clear(r.resp[a : a+1])
 	clear(r.commons[a : a+1])
-	clear(r.hm[a : a+1])
-	switch a {
-	case AnswerRequestHeaders:
-		r.reqH = extprocv3.ProcessingResponse_RequestHeaders{}
-		clear(r.hdr[0:1])
-	case AnswerRequestBody:
-		r.reqB = extprocv3.ProcessingResponse_RequestBody{}
-		clear(r.body[0:1])
-		clear(r.bm[0:1])
-		clear(r.bmb[0:1])
-	case AnswerResponseHeaders:
-		r.resH = extprocv3.ProcessingResponse_ResponseHeaders{}
-		clear(r.hdr[1:2])
-	case AnswerResponseBody:
-		r.resB = extprocv3.ProcessingResponse_ResponseBody{}
-		clear(r.body[1:2])
-		clear(r.bm[1:2])
-		clear(r.bmb[1:2])
-	}
 }
 
 // Answer names the message an answer is for; it indexes the per-answer
