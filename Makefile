@@ -6,6 +6,10 @@ GO_TEST_ARGS ?=
 # to protobuf reflection).
 GO_TAGS ?= vtprotobuf
 BIN := bin
+# The servers are built as the image ships them: static (no C library
+# mapped in, about 1.5 MiB less resident memory) and without local paths.
+# Symbols stay, for profiles and callgrind.
+SERVER_BUILD = CGO_ENABLED=0 $(GO) build -trimpath
 FUZZTIME ?= 30s
 export CPEN_BIN := $(CURDIR)/$(BIN)/cpen-extproc
 
@@ -15,7 +19,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 build: ## build bin/cpen-extproc and the test tools (stand-in, mock provider)
-	$(GO) build -tags '$(GO_TAGS)' -o $(BIN)/cpen-extproc ./extproc/cmd/cpen-extproc
+	$(SERVER_BUILD) -tags '$(GO_TAGS)' -o $(BIN)/cpen-extproc ./extproc/cmd/cpen-extproc
 	$(GO) build -o $(BIN)/envoy-standin ./test/cmd/envoy-standin
 	$(GO) build -o $(BIN)/mock-provider ./test/cmd/mock-provider
 
@@ -48,18 +52,18 @@ lint: ## gofmt and go vet
 
 bench: build ## micro benchmarks, then a short A/B run of the ext_proc path against the no-op floor, c=1, 16 and 64 (~4 min)
 	$(GO) test -run '^$$' -bench . -benchmem -tags '$(GO_TAGS)' $(GO_TEST_ARGS) ./selector/... ./extproc/...
-	$(GO) build -o $(BIN)/noop-extproc ./test/bench/cmd/noop-extproc
+	$(SERVER_BUILD) -o $(BIN)/noop-extproc ./test/bench/cmd/noop-extproc
 	$(GO) build -o $(BIN)/extproc-ab ./test/bench/cmd/ab
 	$(BIN)/extproc-ab --short --bin $(BIN)/cpen-extproc --noop-bin $(BIN)/noop-extproc $(BENCH_ARGS)
 
 bench-long: build ## full A/B matrix: concurrency 1,16,64 x default/200KiB request/1MiB response x 3 pairs, HTTP overhead (~13 min)
-	$(GO) build -o $(BIN)/noop-extproc ./test/bench/cmd/noop-extproc
+	$(SERVER_BUILD) -o $(BIN)/noop-extproc ./test/bench/cmd/noop-extproc
 	$(GO) build -o $(BIN)/extproc-ab ./test/bench/cmd/ab
 	$(BIN)/extproc-ab --bin $(BIN)/cpen-extproc --noop-bin $(BIN)/noop-extproc $(BENCH_ARGS)
 
 bench-instructions: ## instructions per ext_proc exchange under valgrind's callgrind, sidecar vs no-op floor, 3 body sets (~5 min)
-	$(GO) build -tags '$(GO_TAGS)' -o $(BIN)/cpen-extproc ./extproc/cmd/cpen-extproc
-	$(GO) build -o $(BIN)/noop-extproc ./test/bench/cmd/noop-extproc
+	$(SERVER_BUILD) -tags '$(GO_TAGS)' -o $(BIN)/cpen-extproc ./extproc/cmd/cpen-extproc
+	$(SERVER_BUILD) -o $(BIN)/noop-extproc ./test/bench/cmd/noop-extproc
 	$(GO) build -o $(BIN)/icount ./test/bench/cmd/icount
 	$(BIN)/icount --bin $(BIN)/cpen-extproc --noop-bin $(BIN)/noop-extproc $(BENCH_ARGS)
 
@@ -83,7 +87,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 
 image: VERSION ?= $(shell git describe --tags --always 2>/dev/null || echo dev)
 image: ## the container image without a Docker daemon: bin/cpen-extproc-image.tar (docker-save format, FROM scratch)
-	CGO_ENABLED=0 $(GO) build -tags '$(GO_TAGS)' -trimpath -ldflags '-s -w' -o $(BIN)/image/cpen-extproc ./extproc/cmd/cpen-extproc
+	$(SERVER_BUILD) -tags '$(GO_TAGS)' -ldflags '-s -w' -o $(BIN)/image/cpen-extproc ./extproc/cmd/cpen-extproc
 	$(GO) run ./test/cmd/mkimage --binary $(BIN)/image/cpen-extproc --dockerfile Dockerfile \
 		--build-arg VERSION=$(VERSION) --tag cpen-extproc:$(VERSION) --out $(BIN)/cpen-extproc-image.tar
 
