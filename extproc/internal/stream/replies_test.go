@@ -10,7 +10,7 @@ import (
 
 // fillRequest builds every kind of answer, each with a body or a mode where
 // it can have one, the header arena full and past it (32 options: the
-// arena's 24 and 8 from the heap).
+// arena's 16 and 16 from the heap).
 func fillRequest(r *Replies) {
 	for _, a := range []Answer{AnswerRequestHeaders, AnswerRequestBody, AnswerResponseHeaders, AnswerResponseBody} {
 		mu := r.Mutation(a)
