@@ -3,16 +3,20 @@ package ab
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/cpen/router/test/bench/load"
 )
 
 func TestMain(m *testing.M) {
@@ -112,7 +116,7 @@ func TestRunnerEndToEnd(t *testing.T) {
 	err = Main(ctx, []string{
 		"--bin", ours, "--noop-bin", filepath.Join(bin, "noop-extproc"),
 		"--catalog", filepath.Join(root, "test/bench/testdata/catalog.yaml"),
-		"--concurrency", "2", "--bodies", "default", "--extra", "2:resp1m", "--reps", "1",
+		"--concurrency", "2", "--bodies", "default", "--extra", "2:resp1m", "--reps", "2",
 		"--warmup", "50ms", "--duration", "200ms", "--http-concurrency", "2", "--http-duration", "200ms",
 		"--json", jsonFile,
 	}, &stdout, &stderr)
@@ -130,8 +134,22 @@ func TestRunnerEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 2 cases x 1 pair x 2 sides, plus 3 HTTP paths.
-	if n := bytes.Count(legs, []byte("\n")); n != 7 {
-		t.Errorf("%d JSON lines, want 7:\n%s", n, legs)
+	// 2 cases x 2 pairs x 2 sides, the second pair of each case with the
+	// floor first, then 3 HTTP paths x 2.
+	var order []string
+	dec := json.NewDecoder(bytes.NewReader(legs))
+	for dec.More() {
+		var rec load.Record
+		if err := dec.Decode(&rec); err != nil {
+			t.Fatalf("JSON line %d: %v\n%s", len(order)+1, err, legs)
+		}
+		order = append(order, rec.Label)
+	}
+	want := []string{
+		"c=2 default pair1 ours", "c=2 default pair1 floor", "c=2 default pair2 floor", "c=2 default pair2 ours",
+		"c=2 resp1m pair1 ours", "c=2 resp1m pair1 floor", "c=2 resp1m pair2 floor", "c=2 resp1m pair2 ours",
+	}
+	if len(order) != len(want)+6 || !slices.Equal(order[:len(want)], want) {
+		t.Errorf("legs ran in the order %q, want %q and 6 HTTP legs", order, want)
 	}
 }
