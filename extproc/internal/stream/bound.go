@@ -26,48 +26,57 @@ const overloadLogEvery = time.Second
 // than queued: Envoy fails the request with a 5xx straight away, where a
 // queue would hold every waiting request's body in memory without limit.
 type Bound struct {
-	slots   chan struct{} // one element per stream in flight
+	max     int64
 	log     *zap.Logger
 	metrics Metrics
 	now     func() time.Time
+	// inFlight counts the streams admitted and not yet ended, and
+	// admitted all admitted so far. Every stream changes them twice, from
+	// whichever core runs it: atomics on one line, not a channel's lock
+	// and queue.
+	inFlight atomic.Int64
+	admitted atomic.Uint64
 	// lastLog is when the last overload line was written (UnixNano), and
 	// refused counts the refusals since then.
 	lastLog atomic.Int64
 	refused atomic.Int64
-	// admitted counts the streams admitted so far.
-	admitted atomic.Uint64
 }
 
-// NewBound admits at most max concurrent streams; max must be > 0. m may
+// NewBound admits at most max concurrent streams (none when max <= 0). m may
 // be nil; now is the clock of the overload log (nil: time.Now).
 func NewBound(max int, log *zap.Logger, m Metrics, now func() time.Time) *Bound {
 	if now == nil {
 		now = time.Now
 	}
-	return &Bound{slots: make(chan struct{}, max), log: log, metrics: m, now: now}
+	return &Bound{max: int64(max), log: log, metrics: m, now: now}
 }
 
 // Max is the number of streams the bound admits at once.
-func (b *Bound) Max() int { return cap(b.slots) }
+func (b *Bound) Max() int { return int(b.max) }
 
 // InFlight is the number of streams admitted and not yet ended.
-func (b *Bound) InFlight() int { return len(b.slots) }
+func (b *Bound) InFlight() int { return int(b.inFlight.Load()) }
 
 // Admitted is the number of streams admitted so far.
 func (b *Bound) Admitted() uint64 { return b.admitted.Load() }
 
 // acquire takes a slot without waiting; false when every slot is taken.
+// The count only ever moves past a value below the bound, so no stream is
+// refused while a slot is free, not even for an instant.
 func (b *Bound) acquire() bool {
-	select {
-	case b.slots <- struct{}{}:
-		b.admitted.Add(1)
-		return true
-	default:
-		return false
+	for {
+		n := b.inFlight.Load()
+		if n >= b.max {
+			return false
+		}
+		if b.inFlight.CompareAndSwap(n, n+1) {
+			b.admitted.Add(1)
+			return true
+		}
 	}
 }
 
-func (b *Bound) release() { <-b.slots }
+func (b *Bound) release() { b.inFlight.Add(-1) }
 
 // Admit runs serve if a slot is free and releases the slot when serve
 // returns; with every slot taken it returns ResourceExhausted at once.

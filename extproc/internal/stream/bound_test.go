@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -245,5 +246,37 @@ func TestBoundConcurrentAdmissions(t *testing.T) {
 	wg.Wait()
 	if peak != 4 || refused != 60 || b.InFlight() != 0 {
 		t.Errorf("peak %d, refused %d, in flight %d; want 4, 60, 0", peak, refused, b.InFlight())
+	}
+}
+
+// Streams that come and go as fast as they can, never more of them than
+// the bound, are never refused, and every slot comes back.
+func TestBoundNeverRefusesWithASlotFree(t *testing.T) {
+	const workers = 8
+	b := NewBound(workers, zap.NewNop(), nil, nil)
+	var refused atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20000 {
+				if err := b.Admit(func() error { return nil }); err != nil {
+					refused.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := refused.Load(); n != 0 || b.InFlight() != 0 || b.Admitted() != workers*20000 {
+		t.Errorf("refused %d, in flight %d, admitted %d; want 0, 0, %d", n, b.InFlight(), b.Admitted(), workers*20000)
+	}
+}
+
+// A bound of zero admits nothing.
+func TestBoundZeroAdmitsNothing(t *testing.T) {
+	b := NewBound(0, zap.NewNop(), nil, nil)
+	if err := b.Admit(func() error { t.Error("served past a bound of 0"); return nil }); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("Admit: %v, want ResourceExhausted", err)
 	}
 }
