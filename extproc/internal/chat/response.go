@@ -20,8 +20,12 @@ import (
 )
 
 // providerHeaderPrefixes name response headers that would tell the client
-// which provider served it; they are dropped.
-var providerHeaderPrefixes = [...]string{"openai-", "anthropic-", "x-goog-", "mistral-", "x-ratelimit-", "x-amzn-", "cf-", "x-envoy-upstream-"}
+// which provider served it; they are dropped. x-envoy-* is not among them:
+// Envoy's default mutation rules refuse any change to those headers, so a
+// removal would only count as a rejected mutation on every request. Envoy's
+// own are kept off by the router's suppress_envoy_headers; one a provider
+// sends is for the route's response_headers_to_remove.
+var providerHeaderPrefixes = [...]string{"openai-", "anthropic-", "x-goog-", "mistral-", "x-ratelimit-", "x-amzn-", "cf-"}
 
 // isProviderHeader reports whether a response header names the provider's
 // software or hosts, or is one of a provider's own (by prefix).
@@ -107,7 +111,9 @@ func (c *chat) dropProviderHeaders(mu *stream.Mutation, hm *corev3.HeaderMap) {
 	name := c.upstream.Name
 	for _, hv := range hm.GetHeaders() {
 		k := hv.GetKey()
-		if k == "" || k[0] == ':' {
+		// Pseudo-headers and x-envoy-* cannot be removed under Envoy's
+		// default mutation rules (see providerHeaderPrefixes).
+		if k == "" || k[0] == ':' || strings.HasPrefix(k, "x-envoy") {
 			continue
 		}
 		v := hv.GetRawValue()

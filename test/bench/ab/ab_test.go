@@ -124,6 +124,11 @@ func TestRunnerEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Main: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
 	}
+	// The stand-in counts what real Envoy would count against the sidecar
+	// (refused header mutations, spurious messages, failed streams).
+	if strings.Contains(out, "counted trouble") {
+		t.Errorf("the stand-in counted trouble:\n%s", out)
+	}
 	for _, want := range []string{"c=2   default", "c=2   resp1m", "ratio", "summary", "RSS at the end of the matrix",
 		"body size", "stand-in + sidecar", "stand-in, no ext_proc", "added by the sidecar"} {
 		if !strings.Contains(out, want) {
