@@ -124,7 +124,15 @@ func (s *stack) front(sc *sidecar) string {
 		s.t.Fatal(err)
 	}
 	front := httptest.NewServer(proxy)
-	s.t.Cleanup(func() { front.Close(); _ = proxy.Close() })
+	s.t.Cleanup(func() {
+		front.Close()
+		_ = proxy.Close()
+		// Envoy ignores a header mutation its rules refuse and only counts
+		// it: the sidecar must never send one.
+		if n := proxy.Stats().RejectedHeaderMutations; n != 0 {
+			s.t.Errorf("the stand-in refused %d header mutations of the sidecar", n)
+		}
+	})
 	return front.URL
 }
 
