@@ -3,6 +3,7 @@ package stream
 import (
 	"fmt"
 
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
@@ -61,11 +62,22 @@ func (c *answerCodec) Marshal(v any) (mem.BufferSlice, error) {
 	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
 }
 
-// Unmarshal decodes a message from Envoy. A message that came in one
-// piece is decoded where it lies; one that spans frames is gathered into
-// a buffer of the codec's pool first (gRPC's own codec gathers into its
-// default pool, which clears a MiB for any message over 32 KiB).
+// Unmarshal decodes a message from Envoy. An ext_proc request is copied
+// out of gRPC's buffers once and decoded in place (see decodeRequest).
+// Another message that came in one piece is decoded where it lies; one
+// that spans frames is gathered into a buffer of the codec's pool first
+// (gRPC's own codec gathers into its default pool, which clears a MiB for
+// any message over 32 KiB).
 func (c *answerCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if r, ok := v.(*extprocv3.ProcessingRequest); ok {
+		// The one copy of the message: the decoded headers and body point
+		// into it, and gRPC's buffers go back to its pool.
+		b := data.Materialize()
+		if decodeRequest(b, r) {
+			return nil
+		}
+		return proto.Unmarshal(b, r)
+	}
 	m, ok := v.(proto.Message)
 	if !ok {
 		return c.proto.Unmarshal(data, v)
