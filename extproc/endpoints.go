@@ -27,5 +27,6 @@ func (s *Server) newStream() *stream.Server {
 		},
 		NotFound:    local.NotFound(l),
 		IdleTimeout: s.opts.idleTimeout,
+		OwnCodec:    s.opts.ownCodec,
 	})
 }

@@ -118,6 +118,8 @@ func Main(ctx context.Context, args []string, stderr io.Writer, reload <-chan os
 		opts = append(opts, WithLimiter(store.Limiter()), WithPins(store.Pins()), WithLedger(store.Ledger(), set.ReservationTTL),
 			WithHealth(sharedHealth(share, &latestHealth)))
 	}
+	// The gRPC server below decodes with the transport's codec.
+	opts = append(opts, func(o *options) { o.ownCodec = true })
 	srv = NewServer(log, metrics, opts...)
 	if store != nil {
 		pingCtx, cancelPing := context.WithTimeout(ctx, 2*time.Second)

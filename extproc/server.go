@@ -63,6 +63,9 @@ type options struct {
 	idleTimeout time.Duration
 	// tracer exports a span per request; nil: tracing off.
 	tracer *tracing.Tracer
+	// ownCodec: the gRPC server decodes with the transport's codec, which
+	// can reuse each stream's decoding structures.
+	ownCodec bool
 }
 
 // WithClock injects the clock (tests).

@@ -69,11 +69,18 @@ func (c *answerCodec) Marshal(v any) (mem.BufferSlice, error) {
 // (gRPC's own codec gathers into its default pool, which clears a MiB for
 // any message over 32 KiB).
 func (c *answerCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	if r, ok := v.(*extprocv3.ProcessingRequest); ok {
+	switch r := v.(type) {
+	case *inbox:
 		// The one copy of the message: the decoded headers and body point
 		// into it, and gRPC's buffers go back to its pool.
 		b := data.Materialize()
-		if decodeRequest(b, r) {
+		if decodeRequest(b, &r.req, r) {
+			return nil
+		}
+		return proto.Unmarshal(b, &r.req)
+	case *extprocv3.ProcessingRequest:
+		b := data.Materialize()
+		if decodeRequest(b, r, nil) {
 			return nil
 		}
 		return proto.Unmarshal(b, r)

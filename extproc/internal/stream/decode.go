@@ -52,7 +52,7 @@ var (
 // field's, strings that are not UTF-8, a malformed encoding. The caller
 // then decodes b with protobuf, whose result or error stands, so the two
 // decoders never disagree.
-func decodeRequest(b []byte, m *extprocv3.ProcessingRequest) bool {
+func decodeRequest(b []byte, m *extprocv3.ProcessingRequest, in *inbox) bool {
 	m.Reset()
 	var seen uint32
 	for len(b) > 0 {
@@ -83,35 +83,32 @@ func decodeRequest(b []byte, m *extprocv3.ProcessingRequest) bool {
 			return false
 		}
 		b = b[n:]
-		if !requestField(num, v, m) {
+		if !requestField(num, v, m, in) {
 			return false
 		}
 	}
 	return true
 }
 
-// requestField decodes one length-delimited field of a request.
-func requestField(num protowire.Number, v []byte, m *extprocv3.ProcessingRequest) bool {
+// requestField decodes one length-delimited field of a request, into the
+// structures of in (nil: fresh ones).
+func requestField(num protowire.Number, v []byte, m *extprocv3.ProcessingRequest, in *inbox) bool {
 	switch num {
-	case fieldRequestHeaders:
-		h, ok := decodeHeaders(v)
-		m.Request = &extprocv3.ProcessingRequest_RequestHeaders{RequestHeaders: h}
+	case fieldRequestHeaders, fieldResponseHeaders:
+		h, ok := decodeHeaders(v, in)
+		in.setOneof(m, int(num), h, nil)
 		return ok
-	case fieldResponseHeaders:
-		h, ok := decodeHeaders(v)
-		m.Request = &extprocv3.ProcessingRequest_ResponseHeaders{ResponseHeaders: h}
-		return ok
-	case fieldRequestBody:
-		h, ok := decodeBody(v)
-		m.Request = &extprocv3.ProcessingRequest_RequestBody{RequestBody: h}
-		return ok
-	case fieldResponseBody:
-		h, ok := decodeBody(v)
-		m.Request = &extprocv3.ProcessingRequest_ResponseBody{ResponseBody: h}
+	case fieldRequestBody, fieldResponseBody:
+		h, ok := decodeBody(v, in)
+		in.setOneof(m, int(num), nil, h)
 		return ok
 	case fieldMetadataContext:
+		if len(v) == 0 {
+			m.MetadataContext = in.emptyMetadata()
+			return true
+		}
 		m.MetadataContext = new(corev3.Metadata)
-		return len(v) == 0 || nestedLimit.Unmarshal(v, m.MetadataContext) == nil
+		return nestedLimit.Unmarshal(v, m.MetadataContext) == nil
 	case fieldAttributes:
 		return decodeAttribute(v, m)
 	case fieldProtocolConfig:
@@ -164,8 +161,8 @@ func decodeAttribute(v []byte, m *extprocv3.ProcessingRequest) bool {
 
 // decodeHeaders decodes HttpHeaders; its deprecated attributes field is
 // left to protobuf.
-func decodeHeaders(v []byte) (*extprocv3.HttpHeaders, bool) {
-	h := new(extprocv3.HttpHeaders)
+func decodeHeaders(v []byte, in *inbox) (*extprocv3.HttpHeaders, bool) {
+	h := in.httpHeaders()
 	var seen uint8
 	for len(v) > 0 {
 		num, typ, n := protowire.ConsumeTag(v)
@@ -182,7 +179,7 @@ func decodeHeaders(v []byte) (*extprocv3.HttpHeaders, bool) {
 			}
 			v = v[n:]
 			var ok bool
-			if h.Headers, ok = decodeHeaderMap(f); !ok {
+			if h.Headers, ok = decodeHeaderMap(f, in); !ok {
 				return h, false
 			}
 		case num == 3 && typ == protowire.VarintType:
@@ -200,8 +197,9 @@ func decodeHeaders(v []byte) (*extprocv3.HttpHeaders, bool) {
 }
 
 // decodeHeaderMap decodes a HeaderMap: its entries are counted first, so
-// that all of them take one allocation and their pointers a second.
-func decodeHeaderMap(v []byte) (*corev3.HeaderMap, bool) {
+// that all of them take one allocation and their pointers a second, or
+// none when in has room.
+func decodeHeaderMap(v []byte, in *inbox) (*corev3.HeaderMap, bool) {
 	count := 0
 	for p := v; len(p) > 0; count++ {
 		num, typ, n := protowire.ConsumeTag(p)
@@ -214,12 +212,7 @@ func decodeHeaderMap(v []byte) (*corev3.HeaderMap, bool) {
 		}
 		p = p[n:]
 	}
-	hm := new(corev3.HeaderMap)
-	if count == 0 {
-		return hm, true
-	}
-	vals := make([]corev3.HeaderValue, count)
-	hm.Headers = make([]*corev3.HeaderValue, count)
+	hm, vals := in.headerEntries(count)
 	for i := range vals {
 		_, _, n := protowire.ConsumeTag(v)
 		f, m := protowire.ConsumeBytes(v[n:])
@@ -227,7 +220,6 @@ func decodeHeaderMap(v []byte) (*corev3.HeaderMap, bool) {
 		if !decodeHeaderValue(f, &vals[i]) {
 			return nil, false
 		}
-		hm.Headers[i] = &vals[i]
 	}
 	return hm, true
 }
@@ -264,8 +256,8 @@ func decodeHeaderValue(v []byte, hv *corev3.HeaderValue) bool {
 }
 
 // decodeBody decodes HttpBody; the body points into the message.
-func decodeBody(v []byte) (*extprocv3.HttpBody, bool) {
-	h := new(extprocv3.HttpBody)
+func decodeBody(v []byte, in *inbox) (*extprocv3.HttpBody, bool) {
+	h := in.httpBody()
 	var seen uint8
 	for len(v) > 0 {
 		num, typ, n := protowire.ConsumeTag(v)

@@ -117,18 +117,46 @@ func decodeViaCodec(t testing.TB, b []byte) (*extprocv3.ProcessingRequest, error
 	return got, err
 }
 
+// decodeViaInbox decodes b as decodeViaCodec does, into an inbox that an
+// earlier message, with every field the decoder fills, left behind.
+func decodeViaInbox(t testing.TB, b []byte) (*extprocv3.ProcessingRequest, error) {
+	t.Helper()
+	c, err := NewCodec(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := new(inbox)
+	for _, m := range fastShapes() {
+		if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(marshal(t, m))}, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(marshal(t, envoyRequestHeaders()))}, in); err != nil {
+		t.Fatal(err)
+	}
+	buf := bytes.Clone(b)
+	err = c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(buf)}, in)
+	for i := range buf {
+		buf[i] = 0xff
+	}
+	return &in.req, err
+}
+
 // sameAsProtobuf fails unless the codec decodes b exactly as protobuf
-// does: the same message, or an error where protobuf has one.
+// does, into a new message and into a used inbox: the same message, or an
+// error where protobuf has one.
 func sameAsProtobuf(t testing.TB, b []byte) {
 	t.Helper()
 	want := &extprocv3.ProcessingRequest{}
 	wantErr := proto.Unmarshal(b, want)
-	got, err := decodeViaCodec(t, b)
-	if (err != nil) != (wantErr != nil) {
-		t.Fatalf("codec error %v, protobuf error %v, for %x", err, wantErr, b)
-	}
-	if wantErr == nil && !proto.Equal(got, want) {
-		t.Fatalf("codec decoded %v, protobuf %v, from %x", got, want, b)
+	for _, decode := range []func(testing.TB, []byte) (*extprocv3.ProcessingRequest, error){decodeViaCodec, decodeViaInbox} {
+		got, err := decode(t, b)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("codec error %v, protobuf error %v, for %x", err, wantErr, b)
+		}
+		if wantErr == nil && !proto.Equal(got, want) {
+			t.Fatalf("codec decoded %v, protobuf %v, from %x", got, want, b)
+		}
 	}
 }
 
@@ -137,7 +165,7 @@ func TestDecodeRequestTakesItsOwnPathForEnvoysShapes(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			b := marshal(t, m)
 			var got extprocv3.ProcessingRequest
-			if !decodeRequest(bytes.Clone(b), &got) {
+			if !decodeRequest(bytes.Clone(b), &got, nil) {
 				t.Fatal("fell back to protobuf")
 			}
 			if !proto.Equal(&got, m) {
@@ -314,6 +342,28 @@ func TestDecodeRequestAllocations(t *testing.T) {
 		t.Logf("%s: %v allocations (protobuf: %v)", tc.name, allocs, protobuf)
 		if allocs > tc.most {
 			t.Errorf("%s: %v allocations, want at most %v", tc.name, allocs, tc.most)
+		}
+	}
+	// Into a stream's inbox, only the copy of the message and the
+	// protocol configuration Envoy sends with the first are allocated.
+	in := new(inbox)
+	for _, tc := range []struct {
+		name string
+		m    *extprocv3.ProcessingRequest
+		most float64
+	}{
+		{"request body", fastShapes()["request body"], 1},
+		{"request headers", headers, 2},
+		{"response headers", fastShapes()["empty header map"], 1},
+	} {
+		b := mem.BufferSlice{mem.SliceBuffer(marshal(t, tc.m))}
+		allocs := testing.AllocsPerRun(100, func() {
+			if err := c.Unmarshal(b, in); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs > tc.most {
+			t.Errorf("%s into an inbox: %v allocations, want at most %v", tc.name, allocs, tc.most)
 		}
 	}
 }

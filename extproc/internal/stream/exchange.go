@@ -36,6 +36,9 @@ type Exchange struct {
 	// md is the next answer's dynamic metadata; kept with the pooled
 	// exchange, like parked.
 	md *Metadata
+	// in is where the stream's messages are decoded; kept with the pooled
+	// exchange, like md.
+	in *inbox
 	// msgStart is when the message in hand was received; processing sums
 	// the sidecar's own time over the request's messages so far.
 	msgStart   time.Time

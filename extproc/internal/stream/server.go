@@ -39,6 +39,10 @@ type Config struct {
 	NotFound Factory
 	// IdleTimeout closes a stream with no message from Envoy for this long.
 	IdleTimeout time.Duration
+	// OwnCodec says the gRPC server decodes with NewCodec's codec, which
+	// can decode into an exchange's reused inbox; streams then receive
+	// into it rather than into a new message each time.
+	OwnCodec bool
 }
 
 // Server implements Envoy's ExternalProcessor service over the processors
@@ -82,7 +86,10 @@ func (s *Server) Release(x *Exchange) {
 		x.md.reset()
 	}
 	x.rp.reset()
-	*x = Exchange{ctx: context.Background(), srv: s, parked: x.parked, md: x.md, rp: x.rp}
+	if x.in != nil {
+		x.in.reset()
+	}
+	*x = Exchange{ctx: context.Background(), srv: s, parked: x.parked, md: x.md, rp: x.rp, in: x.in}
 	s.exchanges.Put(x)
 }
 
@@ -128,8 +135,11 @@ func (s *Server) serve(stream extprocv3.ExternalProcessor_ProcessServer, w *idle
 	ctx := stream.Context()
 	x := s.Exchange(ctx)
 	defer s.Release(x)
+	if x.in == nil && s.cfg.OwnCodec {
+		x.in = new(inbox)
+	}
 	for {
-		req, err := stream.Recv()
+		req, err := x.receive(stream)
 		if !w.received() {
 			return errIdle.Err()
 		}
@@ -157,6 +167,15 @@ func (s *Server) serve(stream extprocv3.ExternalProcessor_ProcessServer, w *idle
 		}
 		w.receiving(s.cfg.IdleTimeout, sent)
 	}
+}
+
+// receive returns the stream's next message, decoded into the exchange's
+// inbox where the codec can, so that it is valid until the next receive.
+func (x *Exchange) receive(stream extprocv3.ExternalProcessor_ProcessServer) (*extprocv3.ProcessingRequest, error) {
+	if x.in == nil {
+		return stream.Recv()
+	}
+	return &x.in.req, stream.RecvMsg(x.in)
 }
 
 // Close waits for the receive loops that run aside (see Process) to end.
