@@ -52,6 +52,15 @@ func watchIdle(closer statusWriter, first time.Duration, onClose func()) *idleWa
 	return w
 }
 
+// now is the current time read from the monotonic clock only, as an
+// offset from the watch's origin: one clock read where time.Now takes two
+// (wall and monotonic). Durations between its readings are exact; its
+// wall clock does not follow steps of the system clock, which only log
+// lines would show.
+func (w *idleWatch) now() time.Time {
+	return w.origin.Add(time.Since(w.origin))
+}
+
 // receiving marks the start, at now, of a receive that may last limit.
 func (w *idleWatch) receiving(limit time.Duration, now time.Time) {
 	w.limit.Store(int64(limit))

@@ -123,3 +123,17 @@ func reqHeaders(kv ...string) *extprocv3.ProcessingRequest {
 	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{
 		RequestHeaders: headers(false, kv...)}}
 }
+
+// The watch's one-read clock agrees with time.Now: a reading falls between
+// two of time.Now's, compared on the monotonic clock.
+func TestIdleWatchNowFollowsTheClock(t *testing.T) {
+	w := &idleWatch{origin: time.Now()}
+	for range 1000 {
+		before := time.Now()
+		got := w.now()
+		after := time.Now()
+		if got.Before(before) || got.After(after) {
+			t.Fatalf("now %v, not between %v and %v", got, before, after)
+		}
+	}
+}

@@ -150,14 +150,14 @@ func (s *Server) serve(stream extprocv3.ExternalProcessor_ProcessServer, w *idle
 			}
 			return status.Errorf(codes.Unknown, "receive: %v", err)
 		}
-		x.msgStart = time.Now()
+		x.msgStart = w.now()
 		resp, err := x.Handle(req)
 		if err != nil {
 			s.cfg.Log.Error("ext_proc exchange failed", zap.ByteString("request_id", x.requestID), zap.Error(err))
 			return status.Errorf(codes.FailedPrecondition, "%v", err)
 		}
 		err = stream.Send(resp)
-		sent := time.Now()
+		sent := w.now()
 		x.account(req, sent)
 		if err != nil {
 			if ctx.Err() != nil {
