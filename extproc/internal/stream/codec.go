@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"fmt"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -73,13 +74,13 @@ func (c *answerCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	case *inbox:
 		// The one copy of the message: the decoded headers and body point
 		// into it, and gRPC's buffers go back to its pool.
-		b := data.Materialize()
+		b := materialize(data)
 		if decodeRequest(b, &r.req, r) {
 			return nil
 		}
 		return proto.Unmarshal(b, &r.req)
 	case *extprocv3.ProcessingRequest:
-		b := data.Materialize()
+		b := materialize(data)
 		if decodeRequest(b, r, nil) {
 			return nil
 		}
@@ -95,4 +96,14 @@ func (c *answerCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	buf := data.MaterializeToBuffer(c.pool)
 	defer buf.Free()
 	return proto.Unmarshal(buf.ReadOnlyData(), m)
+}
+
+// materialize copies a message out of gRPC's buffers. A message in one
+// buffer (any that fits one HTTP/2 frame) is cloned, which copies into
+// memory the runtime need not clear first.
+func materialize(data mem.BufferSlice) []byte {
+	if len(data) == 1 {
+		return bytes.Clone(data[0].ReadOnlyData())
+	}
+	return data.Materialize()
 }

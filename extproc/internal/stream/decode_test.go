@@ -100,8 +100,9 @@ func marshal(t testing.TB, m proto.Message) []byte {
 	return b
 }
 
-// decodeViaCodec decodes b as gRPC hands a message to the codec, then
-// overwrites b: the result must not point into gRPC's buffer.
+// decodeViaCodec decodes b as gRPC hands a message that spans two frames
+// to the codec, then overwrites b: the result must not point into gRPC's
+// buffers.
 func decodeViaCodec(t testing.TB, b []byte) (*extprocv3.ProcessingRequest, error) {
 	t.Helper()
 	c, err := NewCodec(nil)
@@ -110,7 +111,8 @@ func decodeViaCodec(t testing.TB, b []byte) (*extprocv3.ProcessingRequest, error
 	}
 	in := bytes.Clone(b)
 	got := &extprocv3.ProcessingRequest{}
-	err = c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(in)}, got)
+	half := len(in) / 2
+	err = c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(in[:half]), mem.SliceBuffer(in[half:])}, got)
 	for i := range in {
 		in[i] = 0xff
 	}
