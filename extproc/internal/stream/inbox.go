@@ -57,10 +57,6 @@ func (in *inbox) emptyMetadata() *corev3.Metadata {
 	return &in.metadata
 }
 
-// minHeaderEntries is the inbox's first room for header entries: what a
-// typical request carries, so that a stream seldom grows it.
-const minHeaderEntries = 24
-
 // headerEntries returns n cleared header entries and a header map whose
 // Headers point to them in order.
 func (in *inbox) headerEntries(n int) (*corev3.HeaderMap, []corev3.HeaderValue) {
@@ -73,8 +69,10 @@ func (in *inbox) headerEntries(n int) (*corev3.HeaderMap, []corev3.HeaderValue) 
 		return hm, vals
 	}
 	if n > len(in.vals) {
+		// Room for exactly n: a pooled exchange's room grows to the most
+		// headers one of its requests had, and a pool of them stays small.
 		in.clearEntries()
-		in.vals = make([]corev3.HeaderValue, max(n, minHeaderEntries))
+		in.vals = make([]corev3.HeaderValue, n)
 		in.ptrs = make([]*corev3.HeaderValue, len(in.vals))
 		for i := range in.vals {
 			in.ptrs[i] = &in.vals[i]

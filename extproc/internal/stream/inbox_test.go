@@ -106,9 +106,9 @@ func TestInboxReusedAcrossMessagesAndStreams(t *testing.T) {
 		}}})
 	client := ownCodecClient(t, s)
 
-	// More request headers than the inbox's first room, so that it grows.
+	// Many request headers; the second stream's fewer fit in their room.
 	var many []string
-	for i := range minHeaderEntries + 6 {
+	for i := range 30 {
 		many = append(many, fmt.Sprintf("x-h%02d", i), fmt.Sprintf("v%02d", i))
 	}
 	first := reqHeaders(append([]string{":path", "/x", ":method", "POST", "x-request-id", "rid-1"}, many...)...)
@@ -122,7 +122,7 @@ func TestInboxReusedAcrossMessagesAndStreams(t *testing.T) {
 
 	var wantFirst strings.Builder
 	wantFirst.WriteString("request headers :path=|/x;:method=POST|;x-request-id=|rid-1;")
-	for i := range minHeaderEntries + 6 {
+	for i := range 30 {
 		fmt.Fprintf(&wantFirst, "x-h%02d=|v%02d;", i, i)
 	}
 	wantFirst.WriteString(" eos=false source=10.0.0.7:51234")
