@@ -32,10 +32,17 @@ func (r *recordingServer) Process(stream extprocv3.ExternalProcessor_ProcessServ
 // client of it.
 func grpcClient(t *testing.T, s *Server) (extprocv3.ExternalProcessorClient, chan bool) {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
-	g := grpc.NewServer()
 	rec := &recordingServer{Server: s, direct: make(chan bool, 8)}
-	extprocv3.RegisterExternalProcessorServer(g, rec)
+	return bufconnClient(t, s, rec), rec.direct
+}
+
+// bufconnClient serves impl, which serves through s, over an in-memory gRPC
+// connection built with opts, and returns a client of it.
+func bufconnClient(t *testing.T, s *Server, impl extprocv3.ExternalProcessorServer, opts ...grpc.ServerOption) extprocv3.ExternalProcessorClient {
+	t.Helper()
+	lis := bufconn.Listen(1 << 20)
+	g := grpc.NewServer(opts...)
+	extprocv3.RegisterExternalProcessorServer(g, impl)
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
@@ -53,7 +60,7 @@ func grpcClient(t *testing.T, s *Server) (extprocv3.ExternalProcessorClient, cha
 		<-served
 		s.Close()
 	})
-	return extprocv3.NewExternalProcessorClient(conn), rec.direct
+	return extprocv3.NewExternalProcessorClient(conn)
 }
 
 // Over real gRPC, a stream gone silent after its first exchange is closed
