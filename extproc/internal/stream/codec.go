@@ -72,19 +72,9 @@ func (c *answerCodec) Marshal(v any) (mem.BufferSlice, error) {
 func (c *answerCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	switch r := v.(type) {
 	case *inbox:
-		// The one copy of the message: the decoded headers and body point
-		// into it, and gRPC's buffers go back to its pool.
-		b := materialize(data)
-		if decodeRequest(b, &r.req, r) {
-			return nil
-		}
-		return proto.Unmarshal(b, &r.req)
+		return unmarshalRequest(data, &r.req, r)
 	case *extprocv3.ProcessingRequest:
-		b := materialize(data)
-		if decodeRequest(b, r, nil) {
-			return nil
-		}
-		return proto.Unmarshal(b, r)
+		return unmarshalRequest(data, r, nil)
 	}
 	m, ok := v.(proto.Message)
 	if !ok {
@@ -96,6 +86,17 @@ func (c *answerCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	buf := data.MaterializeToBuffer(c.pool)
 	defer buf.Free()
 	return proto.Unmarshal(buf.ReadOnlyData(), m)
+}
+
+// unmarshalRequest decodes an ext_proc request into m, with the structures
+// of in where given. The one copy of the message is made here: the decoded
+// headers and body point into it, and gRPC's buffers go back to its pool.
+func unmarshalRequest(data mem.BufferSlice, m *extprocv3.ProcessingRequest, in *inbox) error {
+	b := materialize(data)
+	if decodeRequest(b, m, in) {
+		return nil
+	}
+	return proto.Unmarshal(b, m)
 }
 
 // materialize copies a message out of gRPC's buffers. A message in one

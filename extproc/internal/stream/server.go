@@ -1,8 +1,9 @@
 // Package stream is the ext_proc transport: the receive loop of each
 // stream, the decoder of Envoy's messages, Envoy's phase order, the answer
 // arena, header and body mutations, body limits and the one table that
-// turns a client error into its reply. It knows no endpoint: a request's path picks a factory from
-// Endpoints, and the processor it makes does the rest.
+// turns a client error into its reply. It knows no endpoint: a request's
+// path picks a factory from Endpoints, and the processor it makes does the
+// rest.
 package stream
 
 import (
