@@ -25,6 +25,15 @@ import (
 // errLegFailed is a run in which some exchanges failed.
 var errLegFailed = errors.New("exchanges failed")
 
+// minSlice is the shortest measured slice of a leg: shorter, the CPU
+// samples at its ends (10 ms clock ticks) weigh too much.
+const minSlice = 50 * time.Millisecond
+
+// sliceWarmup is the warmup before every slice of a leg but its first,
+// which has the full --warmup: the server is warm by then, but the
+// exchanges of the other side's slice have just left its caches.
+const sliceWarmup = 250 * time.Millisecond
+
 // Case is one configuration of the matrix.
 type Case struct {
 	Concurrency int
@@ -45,6 +54,7 @@ type options struct {
 	cases                 []Case
 	conns                 int
 	warmup, duration      time.Duration
+	slices                int
 	key                   string
 	httpConc              []int
 	httpDuration          time.Duration
@@ -71,6 +81,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.conns, "conns", 4, "HTTP/2 connections per leg")
 	warmup := fs.Duration("warmup", 0, "warmup per leg (default 2s, --short 1s)")
 	duration := fs.Duration("duration", 0, "measured window per leg (default 10s, --short 4s)")
+	fs.IntVar(&o.slices, "slices", 0, "a pair's two legs run in turns, each measured in this many slices of duration/slices, "+
+		"so the machine's drift falls on both sides alike (default 5, --short 4; 1: one leg after the other)")
 	fs.StringVar(&o.key, "key", load.DefaultKey, "client API key")
 	httpConc := fs.String("http-concurrency", "1,16", "concurrencies of the HTTP-overhead runs; empty skips them")
 	httpDuration := fs.Duration("http-duration", 0, "window per HTTP-overhead leg (default 5s, --short 2s)")
@@ -107,8 +119,14 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	dur(&o.warmup, 2*time.Second, time.Second)
 	dur(&o.duration, 10*time.Second, 4*time.Second)
 	dur(&o.httpDuration, 5*time.Second, 2*time.Second)
-	if o.reps < 1 || o.conns < 1 {
-		return o, errors.New("--reps and --conns must be at least 1")
+	if o.slices == 0 {
+		o.slices = choose(o.short, 4, 5)
+	}
+	if o.reps < 1 || o.conns < 1 || o.slices < 1 {
+		return o, errors.New("--reps, --conns and --slices must be at least 1")
+	}
+	if o.duration/time.Duration(o.slices) < minSlice {
+		return o, fmt.Errorf("--duration %v in %d slices: a slice must last at least %v", o.duration, o.slices, minSlice)
 	}
 	concs, err := ints(*conc)
 	if err != nil {
@@ -209,8 +227,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 
 	start := time.Now()
 	fmt.Fprintf(stdout, "ext_proc A/B: ours = %s (pid %d), floor = %s (pid %d)\n", o.bin, ours.PID(), o.noopBin, floor.PID())
-	fmt.Fprintf(stdout, "%d CPUs; per leg: %v warmup + %v window, %d HTTP/2 conns; %d A/B pairs per configuration\n",
-		runtime.NumCPU(), o.warmup, o.duration, o.conns, o.reps)
+	fmt.Fprintf(stdout, "%d CPUs; per leg: %v warmup + %v window in %d slices, the pair's legs taking turns slice by slice "+
+		"(%v warmup before each later slice); %d HTTP/2 conns; %d A/B pairs per configuration\n",
+		runtime.NumCPU(), o.warmup, o.duration, o.slices, min(sliceWarmup, o.warmup), o.conns, o.reps)
 	fmt.Fprintf(stdout, "cpu/exch, srv cores: the server's utime+stime (/proc/<pid>/stat) over the window; gen: this load generator;\n"+
 		"other: busy CPU of the rest of the machine meanwhile: other processes, hypervisor steal, softirq not charged to a process;\n"+
 		"p50/p99/max: stream open to last answer\n\n")
@@ -313,63 +332,115 @@ func (r *runner) matrix(ctx context.Context) ([]caseResult, error) {
 	return out, nil
 }
 
-// pair runs a pair's two legs, the floor first in every second pair: the
-// machine drifts (other tenants, clock, the heap a leg leaves behind), and
-// one fixed order would charge each drift to the same side.
+// pair runs a pair's two legs in turns: each leg's window is cut into
+// slices, and the sides alternate slice by slice in the order ABBA..., the
+// floor first in every second pair. The machine drifts (other tenants,
+// clock, the heap a leg leaves behind) over seconds; taken in turns, both
+// legs see the same drift, where one leg after the other would charge it
+// to one side.
 func (r *runner) pair(ctx context.Context, c Case, rep int) (pair, error) {
-	var p pair
-	var err error
+	sides := []*legRun{{name: "ours", proc: r.ours}, {name: "floor", proc: r.floor}}
 	if rep%2 == 0 {
-		if p.floor, err = r.leg(ctx, c, rep, "floor", r.floor); err != nil {
-			return p, err
+		sides[0], sides[1] = sides[1], sides[0]
+	}
+	for _, s := range sides {
+		if err := r.open(ctx, c, s); err != nil {
+			closeAll(sides)
+			return pair{}, err
 		}
 	}
-	if p.ours, err = r.leg(ctx, c, rep, "ours", r.ours); err != nil {
-		return p, err
+	defer closeAll(sides)
+	slice := r.o.duration / time.Duration(r.o.slices)
+	for k := range r.o.slices {
+		warmup := r.o.warmup
+		if k > 0 {
+			warmup = min(sliceWarmup, r.o.warmup)
+		}
+		for i := range sides {
+			s := sides[(i+k)%2]
+			if err := s.proc.Alive(); err != nil {
+				return pair{}, err
+			}
+			r.progress("%s pair %d/%d %s slice %d/%d", c, rep, r.o.reps, s.name, k+1, r.o.slices)
+			res, err := s.session.Run(ctx, warmup, slice)
+			if err != nil {
+				return pair{}, fmt.Errorf("%s %s pair %d slice %d: %w", s.name, c, rep, k+1, err)
+			}
+			s.slices = append(s.slices, res)
+		}
 	}
-	if rep%2 == 1 {
-		if p.floor, err = r.leg(ctx, c, rep, "floor", r.floor); err != nil {
+	var p pair
+	for _, s := range sides {
+		res, err := r.finish(ctx, c, rep, s)
+		if err != nil {
 			return p, err
+		}
+		if s.proc == r.ours {
+			p.ours = res
+		} else {
+			p.floor = res
 		}
 	}
 	return p, nil
 }
 
-func (r *runner) leg(ctx context.Context, c Case, rep int, side string, s *serverproc.Process) (load.Result, error) {
-	if err := s.Alive(); err != nil {
-		return load.Result{}, err
+// legRun is one side of a pair while it runs: its server, its session,
+// the slices measured so far and the sidecar's own account before them.
+type legRun struct {
+	name    string
+	proc    *serverproc.Process
+	session *load.Session
+	slices  []load.Result
+	before  selfTime
+}
+
+// open connects a side's session and reads its own account, if it keeps one.
+func (r *runner) open(ctx context.Context, c Case, s *legRun) error {
+	if err := s.proc.Alive(); err != nil {
+		return err
 	}
-	cfg := load.Config{
-		Target: s.Addr(), Conns: r.o.conns, Concurrency: c.Concurrency,
-		Warmup: r.o.warmup, Duration: r.o.duration, PID: s.PID(),
-		Key: r.o.key, ReqBody: c.Bodies.Req, RespBody: c.Bodies.Resp,
-	}
-	r.progress("%s pair %d/%d %s", c, rep, r.o.reps, side)
-	var before selfTime
-	if url := s.MetricsURL(); url != "" {
+	if url := s.proc.MetricsURL(); url != "" {
 		var err error
-		if before, err = readSelfTime(ctx, url); err != nil {
-			return load.Result{}, err
+		if s.before, err = readSelfTime(ctx, url); err != nil {
+			return err
 		}
 	}
-	res, err := load.Run(ctx, cfg)
+	var err error
+	s.session, err = load.Open(load.Config{
+		Target: s.proc.Addr(), Conns: r.o.conns, Concurrency: c.Concurrency,
+		PID: s.proc.PID(), Key: r.o.key, ReqBody: c.Bodies.Req, RespBody: c.Bodies.Resp,
+	})
 	if err != nil {
-		return res, fmt.Errorf("%s %s pair %d: %w", side, c, rep, err)
+		return fmt.Errorf("%s %s: %w", s.name, c, err)
 	}
-	if url := s.MetricsURL(); url != "" {
+	return nil
+}
+
+func closeAll(sides []*legRun) {
+	for _, s := range sides {
+		if s.session != nil {
+			_ = s.session.Close()
+		}
+	}
+}
+
+// finish merges a side's slices into its leg, and reports and records it.
+func (r *runner) finish(ctx context.Context, c Case, rep int, s *legRun) (load.Result, error) {
+	res := load.Merge(s.slices...)
+	if url := s.proc.MetricsURL(); url != "" {
 		after, err := readSelfTime(ctx, url)
 		if err != nil {
 			return res, err
 		}
-		// The sidecar's own account of the same exchanges, beside the CPU
-		// the generator measured from /proc: what it reports in production
-		// against what the process cost.
+		// The sidecar's own account of the same exchanges (warmups
+		// included), beside the CPU the generator measured from /proc:
+		// what it reports in production against what the process cost.
 		fmt.Fprintf(r.stdout, "%-14s %-4d %-6s the sidecar's own time per request (cpen_extproc_processing_seconds, total): %s; CPU per exchange: %s\n",
-			"", rep, side, load.Dur(after.perRequest(before)), load.Dur(res.Server.CPUPerExchange))
+			"", rep, s.name, load.Dur(after.perRequest(s.before)), load.Dur(res.Server.CPUPerExchange))
 	}
 	r.failed += res.Errors
-	label := fmt.Sprintf("%s pair%d %s", strings.Join(strings.Fields(c.String()), " "), rep, side)
-	return res, r.json.Encode(load.Record{Label: label, Target: s.Name(), Conns: r.o.conns,
+	label := fmt.Sprintf("%s pair%d %s", strings.Join(strings.Fields(c.String()), " "), rep, s.name)
+	return res, r.json.Encode(load.Record{Label: label, Target: s.proc.Name(), Conns: r.o.conns,
 		ReqBytes: len(c.Bodies.Req), RespBytes: len(c.Bodies.Resp), Result: res})
 }
 

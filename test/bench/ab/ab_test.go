@@ -38,13 +38,14 @@ func TestParseOptions(t *testing.T) {
 		cases     string
 		reps      int
 		window    time.Duration
+		slices    int
 		httpConcs int
 	}{
-		{"long", nil, "c=1 default|c=16 default|c=64 default|c=1 req200k|c=16 req200k|c=64 req200k|c=1 resp1m|c=16 resp1m|c=64 resp1m", 3, 10 * time.Second, 2},
-		{"short", []string{"--short"}, "c=1 default|c=16 default|c=64 default|c=16 resp1m", 2, 4 * time.Second, 2},
-		{"short, own matrix", []string{"--short", "--concurrency", "4", "--extra", "", "--reps", "1", "--duration", "1s", "--http-concurrency", ""},
-			"c=4 default", 1, time.Second, 0},
-		{"long, extra", []string{"--concurrency", "2", "--bodies", "resp1m", "--extra", "8:req200k"}, "c=2 resp1m|c=8 req200k", 3, 10 * time.Second, 2},
+		{"long", nil, "c=1 default|c=16 default|c=64 default|c=1 req200k|c=16 req200k|c=64 req200k|c=1 resp1m|c=16 resp1m|c=64 resp1m", 3, 10 * time.Second, 5, 2},
+		{"short", []string{"--short"}, "c=1 default|c=16 default|c=64 default|c=16 resp1m", 2, 4 * time.Second, 4, 2},
+		{"short, own matrix", []string{"--short", "--concurrency", "4", "--extra", "", "--reps", "1", "--duration", "1s", "--slices", "1", "--http-concurrency", ""},
+			"c=4 default", 1, time.Second, 1, 0},
+		{"long, extra", []string{"--concurrency", "2", "--bodies", "resp1m", "--extra", "8:req200k"}, "c=2 resp1m|c=8 req200k", 3, 10 * time.Second, 5, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,12 +56,13 @@ func TestParseOptions(t *testing.T) {
 			if got := strings.Join(caseNames(o.cases), "|"); got != tt.cases {
 				t.Errorf("cases %s, want %s", got, tt.cases)
 			}
-			if o.reps != tt.reps || o.duration != tt.window || len(o.httpConc) != tt.httpConcs {
-				t.Errorf("reps %d, window %v, http concurrencies %v", o.reps, o.duration, o.httpConc)
+			if o.reps != tt.reps || o.duration != tt.window || o.slices != tt.slices || len(o.httpConc) != tt.httpConcs {
+				t.Errorf("reps %d, window %v, slices %d, http concurrencies %v", o.reps, o.duration, o.slices, o.httpConc)
 			}
 		})
 	}
-	for _, bad := range [][]string{{"--bodies", "huge"}, {"--concurrency", "0"}, {"--extra", "x:default"}, {"--reps", "-1"}, {"stray"}} {
+	for _, bad := range [][]string{{"--bodies", "huge"}, {"--concurrency", "0"}, {"--extra", "x:default"}, {"--reps", "-1"}, {"stray"},
+		{"--slices", "-1"}, {"--duration", "1s", "--slices", "21"}} {
 		if _, err := parseOptions(bad, io.Discard); err == nil {
 			t.Errorf("parseOptions(%q): no error", bad)
 		}
@@ -117,8 +119,8 @@ func TestRunnerEndToEnd(t *testing.T) {
 		"--bin", ours, "--noop-bin", filepath.Join(bin, "noop-extproc"),
 		"--catalog", filepath.Join(root, "test/bench/testdata/catalog.yaml"),
 		"--concurrency", "2", "--bodies", "default", "--extra", "2:resp1m", "--reps", "2",
-		"--warmup", "50ms", "--duration", "200ms", "--http-concurrency", "2", "--http-duration", "200ms",
-		"--json", jsonFile,
+		"--warmup", "50ms", "--duration", "200ms", "--slices", "2", "--http-concurrency", "2", "--http-duration", "200ms",
+		"--json", jsonFile, "-v",
 	}, &stdout, &stderr)
 	out := stdout.String()
 	if err != nil {
@@ -134,6 +136,21 @@ func TestRunnerEndToEnd(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
+	}
+	// The legs of a pair take turns slice by slice, ABBA, the floor first
+	// in the second pair.
+	var turns []string
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		if rest, ok := strings.CutPrefix(line, "ab: c=2   default pair "); ok {
+			turns = append(turns, rest)
+		}
+	}
+	wantTurns := []string{
+		"1/2 ours slice 1/2", "1/2 floor slice 1/2", "1/2 floor slice 2/2", "1/2 ours slice 2/2",
+		"2/2 floor slice 1/2", "2/2 ours slice 1/2", "2/2 ours slice 2/2", "2/2 floor slice 2/2",
+	}
+	if !slices.Equal(turns, wantTurns) {
+		t.Errorf("slices ran in the order %q, want %q", turns, wantTurns)
 	}
 	legs, err := os.ReadFile(jsonFile)
 	if err != nil {

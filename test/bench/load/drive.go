@@ -73,6 +73,9 @@ type Result struct {
 	// /proc/stat is unreadable). What neither the server nor the generator
 	// used (Other) was taken by other processes and skews the run.
 	MachineCPU time.Duration `json:"machine_cpu_ns"`
+
+	// lat is the window's latencies in ascending order, which Merge pools.
+	lat []time.Duration
 }
 
 // Other is the machine's busy CPU time over the window that neither the
@@ -195,6 +198,7 @@ func Drive(ctx context.Context, cfg DriveConfig, ex Exchange) (Result, error) {
 	}
 	res.Exchanges = int64(len(all))
 	res.Latency = Summarize(all)
+	res.lat = all
 	res.Rate = float64(res.Exchanges) / res.Window.Seconds()
 	if res.Exchanges > 0 {
 		res.GenCPUPerExchange = res.GenCPU / time.Duration(res.Exchanges)

@@ -338,16 +338,47 @@ type Config struct {
 
 // Run connects, drives the load and closes the connections.
 func Run(ctx context.Context, cfg Config) (Result, error) {
-	c, err := Dial(cfg.Target, cfg.Conns)
+	s, err := Open(cfg)
 	if err != nil {
 		return Result{}, err
 	}
-	defer func() { _ = c.Close() }()
+	defer func() { _ = s.Close() }()
+	return s.drive(ctx, cfg.Warmup, cfg.Duration, cfg.Requests)
+}
+
+// Session is a client connected to one server with its messages built,
+// for several runs one after the other: the slices of an A/B leg, taken
+// in turns with the other side's over connections that stay open.
+type Session struct {
+	cfg    Config
+	client *Client
+	msgs   *Messages
+}
+
+// Open connects to cfg.Target and builds the messages of cfg's bodies;
+// cfg's warmup and run length are left to each Run.
+func Open(cfg Config) (*Session, error) {
 	m, err := NewMessages(cfg.Key, cfg.ReqBody, cfg.RespBody)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
-	return Drive(ctx, DriveConfig{
-		Concurrency: cfg.Concurrency, Warmup: cfg.Warmup, Duration: cfg.Duration, Requests: cfg.Requests, PID: cfg.PID,
-	}, func(ctx context.Context, _ int) (time.Duration, error) { return c.Exchange(ctx, m) })
+	c, err := Dial(cfg.Target, cfg.Conns)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{cfg: cfg, client: c, msgs: m}, nil
 }
+
+// Run drives the load for warmup, then measures it for duration.
+func (s *Session) Run(ctx context.Context, warmup, duration time.Duration) (Result, error) {
+	return s.drive(ctx, warmup, duration, 0)
+}
+
+func (s *Session) drive(ctx context.Context, warmup, duration time.Duration, requests int64) (Result, error) {
+	return Drive(ctx, DriveConfig{
+		Concurrency: s.cfg.Concurrency, Warmup: warmup, Duration: duration, Requests: requests, PID: s.cfg.PID,
+	}, func(ctx context.Context, _ int) (time.Duration, error) { return s.client.Exchange(ctx, s.msgs) })
+}
+
+// Close closes the session's connections.
+func (s *Session) Close() error { return s.client.Close() }
