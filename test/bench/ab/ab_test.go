@@ -175,3 +175,36 @@ func TestRunnerEndToEnd(t *testing.T) {
 		t.Errorf("legs ran in the order %q, want %q and 6 HTTP legs", order, want)
 	}
 }
+
+func TestBudget(t *testing.T) {
+	def, err := load.FindBodySet(load.DefaultBodySet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	large, err := load.FindBodySet("resp1m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mib = 1 << 20
+	tests := []struct {
+		c    Case
+		s    caseStats
+		rss  int64
+		want string
+	}{
+		{Case{1, def}, caseStats{cpuRatio: 2, p50Ratio: 1.10}, 0, "p50 <= 1.10x: ok"},
+		{Case{1, def}, caseStats{p50Ratio: 1.11}, 0, "p50 <= 1.10x: OVER"},
+		{Case{16, def}, caseStats{cpuRatio: 1.15, p50Ratio: 2}, 0, "cpu <= 1.15x: ok"},
+		{Case{16, def}, caseStats{cpuRatio: 1.16}, 0, "cpu <= 1.15x: OVER"},
+		{Case{64, def}, caseStats{cpuRatio: 1.1}, 40*mib - 1, "cpu <= 1.15x: ok; rss < 40.0MiB: ok"},
+		{Case{64, def}, caseStats{cpuRatio: 1.1}, 40 * mib, "cpu <= 1.15x: ok; rss < 40.0MiB: OVER"},
+		{Case{8, def}, caseStats{cpuRatio: 3}, 0, ""},
+		{Case{16, large}, caseStats{cpuRatio: 3}, 80*mib - 1, "rss < 80.0MiB: ok"},
+		{Case{16, large}, caseStats{cpuRatio: 3}, 80 * mib, "rss < 80.0MiB: OVER"},
+	}
+	for _, tt := range tests {
+		if got := budget(tt.c, tt.s, tt.rss); got != tt.want {
+			t.Errorf("budget(%s, %+v, %d) = %q, want %q", tt.c, tt.s, tt.rss, got, tt.want)
+		}
+	}
+}

@@ -8,11 +8,14 @@ import (
 	"github.com/cpen/router/test/bench/load"
 )
 
-// Budgets of the issue, checked for the default bodies.
+// The performance budgets the report checks: CPU and latency ratios and
+// RSS after concurrency 64 for the default bodies, RSS after every
+// large-body case.
 const (
-	cpuBudget = 1.25 // ours/floor CPU per exchange at concurrency 16 and 64
-	p50Budget = 1.15 // ours/floor p50 at concurrency 1
-	rssBudget = 40 << 20
+	cpuBudget      = 1.15 // ours/floor CPU per exchange at concurrency 16 and 64
+	p50Budget      = 1.10 // ours/floor p50 at concurrency 1
+	rssBudget      = 40 << 20
+	largeRSSBudget = 80 << 20
 )
 
 // noisyCores is how much CPU the rest of the machine may use during a leg
@@ -63,14 +66,14 @@ func median[T float64 | time.Duration](v []T) T {
 }
 
 func budget(c Case, s caseStats, rss int64) string {
-	if !c.baseline() {
-		return ""
-	}
 	verdict := func(ok bool) string {
 		if ok {
 			return "ok"
 		}
 		return "OVER"
+	}
+	if !c.baseline() {
+		return fmt.Sprintf("rss < %s: %s", load.Bytes(largeRSSBudget), verdict(rss < largeRSSBudget))
 	}
 	cpu := fmt.Sprintf("cpu <= %.2fx: %s", cpuBudget, verdict(s.cpuRatio <= cpuBudget))
 	switch c.Concurrency {
