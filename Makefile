@@ -56,7 +56,7 @@ bench: build ## micro benchmarks, then a short A/B run of the ext_proc path agai
 	$(GO) build -o $(BIN)/extproc-ab ./test/bench/cmd/ab
 	$(BIN)/extproc-ab --short --bin $(BIN)/cpen-extproc --noop-bin $(BIN)/noop-extproc $(BENCH_ARGS)
 
-bench-long: build ## full A/B matrix: concurrency 1,16,64 x default/200KiB request/1MiB response x 3 pairs, HTTP overhead (~13 min)
+bench-long: build ## full A/B matrix: concurrency 1,16,64 x default/200KiB request/1MiB response x 3 pairs, HTTP overhead (~14 min)
 	$(SERVER_BUILD) -o $(BIN)/noop-extproc ./test/bench/cmd/noop-extproc
 	$(GO) build -o $(BIN)/extproc-ab ./test/bench/cmd/ab
 	$(BIN)/extproc-ab --bin $(BIN)/cpen-extproc --noop-bin $(BIN)/noop-extproc $(BENCH_ARGS)
