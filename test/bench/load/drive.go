@@ -78,6 +78,22 @@ type Result struct {
 	lat []time.Duration
 }
 
+// summarize sets what follows from the window's latencies (which it
+// sorts and keeps), its exchanges, its length and its CPU times.
+func (r *Result) summarize(lat []time.Duration) {
+	r.Latency = Summarize(lat)
+	r.lat = lat
+	if r.Window > 0 {
+		r.Rate = float64(r.Exchanges) / r.Window.Seconds()
+	}
+	if r.Exchanges > 0 {
+		r.GenCPUPerExchange = r.GenCPU / time.Duration(r.Exchanges)
+		if r.Server != nil {
+			r.Server.CPUPerExchange = r.Server.CPU / time.Duration(r.Exchanges)
+		}
+	}
+}
+
 // Other is the machine's busy CPU time over the window that neither the
 // server (when measured) nor this process used; never negative.
 func (r *Result) Other() time.Duration {
@@ -197,15 +213,7 @@ func Drive(ctx context.Context, cfg DriveConfig, ex Exchange) (Result, error) {
 		}
 	}
 	res.Exchanges = int64(len(all))
-	res.Latency = Summarize(all)
-	res.lat = all
-	res.Rate = float64(res.Exchanges) / res.Window.Seconds()
-	if res.Exchanges > 0 {
-		res.GenCPUPerExchange = res.GenCPU / time.Duration(res.Exchanges)
-		if res.Server != nil {
-			res.Server.CPUPerExchange = res.Server.CPU / time.Duration(res.Exchanges)
-		}
-	}
+	res.summarize(all)
 	if cfg.PID != 0 {
 		mem, err := ReadProcMem(cfg.PID)
 		if err != nil {

@@ -38,16 +38,6 @@ func Merge(parts ...Result) Result {
 	if !machine {
 		m.MachineCPU = 0
 	}
-	m.Latency = Summarize(lat)
-	m.lat = lat
-	if m.Window > 0 {
-		m.Rate = float64(m.Exchanges) / m.Window.Seconds()
-	}
-	if m.Exchanges > 0 {
-		m.GenCPUPerExchange = m.GenCPU / time.Duration(m.Exchanges)
-		if m.Server != nil {
-			m.Server.CPUPerExchange = m.Server.CPU / time.Duration(m.Exchanges)
-		}
-	}
+	m.summarize(lat)
 	return m
 }
